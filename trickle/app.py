@@ -1,0 +1,90 @@
+"""The wiring: one object that holds settings, database, connectors and keys for a process.
+
+The CLI, the worker, the scheduler and the demo all build an :class:`App`
+from :class:`~trickle.config.Settings` and ask it for what they need, so
+there is exactly one place where a connector gets its settings and HTTP
+client, and where the secret key is loaded.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from trickle.config import Settings
+from trickle.connectors.base import Connector
+from trickle.connectors.http import HttpClient
+from trickle.connectors.registry import Registry
+from trickle.core.credentials import CredentialBox, SecretKeyError, load_key
+from trickle.core.db import Database
+from trickle.core.settlement import SettleOptions
+
+
+class App:
+    """Everything one trickle process needs, created lazily."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: Registry | None = None,
+        http: HttpClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self._registry = registry
+        self._http = http
+        self._connectors: dict[str, Connector] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def db(self) -> Database:
+        """The database (connects on first use)."""
+        pool = max(5, self.settings.worker.threads + 4)
+        return Database(self.settings.database_url, pool_size=pool, max_overflow=pool)
+
+    @cached_property
+    def registry(self) -> Registry:
+        """The installed connectors."""
+        return self._registry or Registry.from_entry_points()
+
+    @cached_property
+    def http(self) -> HttpClient:
+        """The HTTP client shared by every connector of this process."""
+        return self._http or HttpClient(pool_size=max(10, self.settings.worker.threads))
+
+    @cached_property
+    def box(self) -> CredentialBox:
+        """Seals and opens stored credentials; a missing key is a clear error."""
+        secret = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
+        key = load_key(secret, self.settings.secret_key_file)
+        if key is None:
+            raise SecretKeyError(
+                f"no secret key: set TRICKLE_SECRET_KEY or run `trickle init`, which creates "
+                f"{self.settings.secret_key_file}"
+            )
+        return CredentialBox(key)
+
+    @property
+    def settle_options(self) -> SettleOptions:
+        """The settlement rules from the settings."""
+        return SettleOptions(
+            fee_bps=self.settings.fee_bps,
+            escrow_days=self.settings.escrow_days,
+            unclaimed=self.settings.unclaimed,
+            grace_hours=self.settings.settle_grace_hours,
+        )
+
+    def connector(self, platform: str) -> Connector:
+        """The connector instance for ``platform`` (one per process, thread-safe)."""
+        with self._lock:
+            connector = self._connectors.get(platform)
+            if connector is None:
+                cls = self.registry.load(platform)
+                connector = cls(self.settings.connector(platform), self.http)
+                self._connectors[platform] = connector
+            return connector
+
+    def close(self) -> None:
+        """Release database connections."""
+        if "db" in self.__dict__:
+            self.db.dispose()

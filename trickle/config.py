@@ -1,0 +1,132 @@
+"""trickle's settings: defaults, then a TOML file, then ``TRICKLE_*`` environment variables.
+
+Every key is documented in ``config/trickle.example.toml``. Nested keys use a
+double underscore in the environment: ``TRICKLE_WORKER__THREADS=32`` sets
+``[worker] threads``; ``TRICKLE_CONNECTORS__GITHUB__BASE_URL`` sets
+``[connectors.github] base_url``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from trickle.connectors.base import ConnectorSettings
+from trickle.core.errors import TrickleError
+from trickle.core.money import MoneyError, normalize_currency
+
+DEFAULT_CONFIG_FILE = Path("trickle.toml")
+
+
+class ConfigError(TrickleError):
+    """The configuration file or environment holds something trickle cannot use."""
+
+
+class WorkerSettings(BaseModel):
+    """How a `trickle run` process polls and settles."""
+
+    processes: int = Field(default=1, ge=1)
+    threads: int = Field(default=16, ge=1)
+    tick_seconds: float = Field(default=2.0, gt=0)
+    claim_batch: int = Field(default=100, ge=1)
+    lease_seconds: int = Field(default=300, ge=1)
+    failure_backoff_seconds: int = Field(default=60, ge=1)
+    max_backoff_seconds: int = Field(default=6 * 3600, ge=1)
+    jitter: float = Field(default=0.1, ge=0, lt=1)
+    settle_every_seconds: int = Field(default=3600, ge=1)
+    expire_every_seconds: int = Field(default=86400, ge=1)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """All of trickle's settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRICKLE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    database_url: str = "sqlite:///trickle.db"
+    fee_bps: int = Field(default=0, ge=0, le=10_000)
+    escrow_days: int = Field(default=90, ge=1)
+    currency: str = "EUR"
+    secret_key: SecretStr | None = None
+    secret_key_file: Path = Path("trickle.key")
+    settle_grace_hours: int = Field(default=24, ge=0)
+    unclaimed: Literal["reserve", "skip"] = "reserve"
+    log_level: str = "INFO"
+    worker: WorkerSettings = WorkerSettings()
+    connectors: dict[str, ConnectorSettings] = {}
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        try:
+            return normalize_currency(value)
+        except MoneyError as exc:
+            raise ValueError(str(exc)) from None
+
+    def connector(self, name: str) -> ConnectorSettings:
+        """Settings for connector ``name`` (defaults when the file has none)."""
+        return self.connectors.get(name) or ConnectorSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _toml_file.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+_toml_file: ContextVar[Path | None] = ContextVar("trickle_toml_file", default=None)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read settings; ``config_file`` (or ``./trickle.toml`` when it exists) under the env.
+
+    Raises :class:`ConfigError` naming the file and the bad key.
+    """
+    path: Path | None
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+    elif "TRICKLE_CONFIG" in os.environ:
+        path = Path(os.environ["TRICKLE_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (from TRICKLE_CONFIG)")
+    else:
+        path = DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    token = _toml_file.set(path)
+    try:
+        return Settings(**overrides)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except ValidationError as exc:
+        where = f"{path} / environment" if path else "environment"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"bad configuration ({where}): {problems}") from None
+    finally:
+        _toml_file.reset(token)

@@ -1,0 +1,128 @@
+"""Finding connectors: the ``trickle.connectors`` entry point group, loaded lazily by name.
+
+Built-in connectors and operators' plugin packages register the same way
+(``github = "trickle.connectors.github:GitHubConnector"``). A connector is
+imported only when it is first needed, and one that fails to import is
+reported with its reason instead of taking the others down.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+
+from trickle.connectors.base import Connector, Tier
+from trickle.core.errors import TrickleError
+
+ENTRY_POINT_GROUP = "trickle.connectors"
+
+
+class UnknownPlatform(TrickleError):
+    """No connector is registered under that name."""
+
+
+class ConnectorUnavailable(TrickleError):
+    """A connector is registered but cannot be loaded (missing library, broken plugin)."""
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    """What ``trickle connectors list`` shows for one registered connector."""
+
+    name: str
+    source: str
+    available: bool
+    display_name: str | None = None
+    tier: Tier | None = None
+    quality_rules: tuple[str, ...] = ()
+    error: str | None = None
+
+
+class Registry:
+    """The connectors this process can use, by name."""
+
+    def __init__(self, targets: Mapping[str, EntryPoint | type[Connector]]) -> None:
+        self._targets = dict(targets)
+        self._loaded: dict[str, type[Connector]] = {}
+        self._errors: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_entry_points(cls) -> Registry:
+        """Every connector installed in this environment."""
+        return cls({ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+    @classmethod
+    def of(cls, connectors: Iterable[type[Connector]]) -> Registry:
+        """A registry of the given classes (tests, embedding)."""
+        return cls({c.name: c for c in connectors})
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._targets)
+
+    def load(self, name: str) -> type[Connector]:
+        """The connector class registered as ``name``, imported on first use."""
+        with self._lock:
+            if name in self._loaded:
+                return self._loaded[name]
+            if name not in self._targets:
+                known = ", ".join(self.names()) or "none"
+                raise UnknownPlatform(f"no connector for platform {name!r} (installed: {known})")
+            if name in self._errors:
+                raise ConnectorUnavailable(
+                    f"connector {name!r} is unavailable: {self._errors[name]}"
+                )
+            target = self._targets[name]
+            try:
+                cls = target.load() if isinstance(target, EntryPoint) else target
+            except Exception as exc:  # a plugin's import can fail in any way
+                self._errors[name] = f"{type(exc).__name__}: {exc}"
+                raise ConnectorUnavailable(
+                    f"connector {name!r} is unavailable: {self._errors[name]}"
+                ) from exc
+            if not (isinstance(cls, type) and issubclass(cls, Connector)):
+                self._errors[name] = f"{_source(target)} is not a trickle Connector subclass"
+                raise ConnectorUnavailable(
+                    f"connector {name!r} is unavailable: {self._errors[name]}"
+                )
+            if getattr(cls, "name", None) != name:
+                self._errors[name] = (
+                    f"{_source(target)} says its name is {getattr(cls, 'name', None)!r}, "
+                    f"but it is registered as {name!r}"
+                )
+                raise ConnectorUnavailable(
+                    f"connector {name!r} is unavailable: {self._errors[name]}"
+                )
+            self._loaded[name] = cls
+            return cls
+
+    def describe(self) -> list[ConnectorInfo]:
+        """Try to load every connector and report each one's state."""
+        infos = []
+        for name in self.names():
+            source = _source(self._targets[name])
+            try:
+                cls = self.load(name)
+            except ConnectorUnavailable as exc:
+                infos.append(ConnectorInfo(name, source, available=False, error=str(exc)))
+                continue
+            infos.append(
+                ConnectorInfo(
+                    name,
+                    source,
+                    available=True,
+                    display_name=getattr(cls, "display_name", name),
+                    tier=cls.tier,
+                    quality_rules=tuple(cls.quality_rules),
+                )
+            )
+        return infos
+
+
+def _source(target: EntryPoint | type[Connector]) -> str:
+    if isinstance(target, EntryPoint):
+        return target.value
+    return f"{target.__module__}:{target.__qualname__}"

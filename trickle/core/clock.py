@@ -1,0 +1,66 @@
+"""The one clock every part of trickle reads the time from.
+
+Polling, settlement and expiry all ask :data:`clock` for "now", never
+``datetime.now()`` directly, so the demo can play a month in seconds and the
+tests can pin time, while the code paths stay the ones production runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+
+class Clock:
+    """Real UTC time unless someone has set or frozen it.
+
+    A set clock keeps running from the time it was set to (so timeouts still
+    expire); a frozen clock stands still until it is advanced.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offset = timedelta(0)
+        self._frozen: datetime | None = None
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        with self._lock:
+            if self._frozen is not None:
+                return self._frozen
+            return datetime.now(UTC) + self._offset
+
+    def set(self, when: datetime, *, frozen: bool = False) -> None:
+        """Make ``now()`` return ``when`` from here on (running or frozen)."""
+        when = ensure_utc(when)
+        with self._lock:
+            if frozen:
+                self._frozen = when
+            else:
+                self._frozen = None
+                self._offset = when - datetime.now(UTC)
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward by ``delta``."""
+        with self._lock:
+            if self._frozen is not None:
+                self._frozen += delta
+            else:
+                self._offset += delta
+
+    def reset(self) -> None:
+        """Go back to real time."""
+        with self._lock:
+            self._frozen = None
+            self._offset = timedelta(0)
+
+
+def ensure_utc(when: datetime) -> datetime:
+    """Return ``when`` as an aware UTC datetime; naive values are taken as UTC."""
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+clock = Clock()
+"""The process-wide clock."""

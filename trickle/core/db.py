@@ -1,0 +1,113 @@
+"""Engines, sessions and schema upgrades, the same for SQLite and PostgreSQL.
+
+SQLite is the embedded default: WAL mode, foreign keys on, and write
+transactions that take the write lock up front (``BEGIN IMMEDIATE``) so that
+several threads never deadlock upgrading a read lock. PostgreSQL is used as
+is. Everything above this module writes plain SQLAlchemy and asks
+:func:`insert` for the dialect's ``INSERT ... ON CONFLICT`` construct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from trickle.core.errors import TrickleError
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+class DatabaseError(TrickleError):
+    """The database cannot be reached, or its schema is not the one this trickle needs."""
+
+
+def create_db_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for ``url`` with trickle's per-dialect settings."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"not a database URL: {url!r} (e.g. sqlite:///trickle.db or "
+            "postgresql+psycopg://user@host/db)"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to the "begin" hook below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get("trickle_readonly"):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(bind: Engine | Session) -> bool:
+    """True when ``bind`` talks to PostgreSQL (row locks, advisory locks available)."""
+    engine = bind if isinstance(bind, Engine) else bind.get_bind()
+    return engine.dialect.name == "postgresql"
+
+
+def insert(bind: Engine | Session, table: Table) -> Any:
+    """The dialect's INSERT construct for ``table``, which has ``on_conflict_do_nothing``."""
+    if is_postgres(bind):
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class Database:
+    """An engine plus the session factories the rest of trickle uses."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = create_db_engine(url, **engine_kwargs)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readonly = sessionmaker(
+            self.engine.execution_options(trickle_readonly=True), expire_on_commit=False
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        """True on PostgreSQL."""
+        return is_postgres(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read-write unit of work: committed on success, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A read-only session that does not take SQLite's write lock."""
+        with self._readonly() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

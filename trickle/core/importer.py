@@ -1,0 +1,140 @@
+"""``trickle events import``: normalized likes from a JSON Lines file, all or nothing.
+
+One event per line with the fields ``user, platform, item_id, item_url,
+creator_id, creator_handle, liked_at``. It serves operators backfilling
+likes and sources without an API of their own (a plain Flattr-style button).
+Every line is validated before anything is stored; one bad line rejects the
+whole file with its line number, and the database is left as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trickle.core.clock import clock
+from trickle.core.errors import TrickleError
+from trickle.core.events import LikeEvent
+from trickle.core.ingest import IngestResult, store_flattrs
+from trickle.core.models import User
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+MAX_ERRORS_SHOWN = 20
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class ImportError_(TrickleError):
+    """A file with bad lines; nothing of it was stored."""
+
+    def __init__(self, errors: list[str]) -> None:
+        shown = errors[:MAX_ERRORS_SHOWN]
+        more = len(errors) - len(shown)
+        lines = "\n  ".join(shown)
+        suffix = f"\n  ... and {more} more" if more else ""
+        super().__init__(f"{len(errors)} bad line(s), nothing imported:\n  {lines}{suffix}")
+        self.errors = errors
+
+
+class ImportedEvent(BaseModel):
+    """One line of an import file."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    user: Text
+    platform: Annotated[
+        str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z0-9_.-]+$")
+    ]
+    item_id: Text
+    item_url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    creator_id: Text
+    creator_handle: Text
+    liked_at: AwareDatetime
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import stored."""
+
+    lines: int
+    stored: int
+    duplicates: int
+
+
+def parse_lines(lines: Iterable[str]) -> tuple[list[tuple[int, ImportedEvent]], list[str]]:
+    """Validate every non-blank line; returns (events with line numbers, error messages)."""
+    events: list[tuple[int, ImportedEvent]] = []
+    errors: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            errors.append(f"line {number}: not JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(data, dict):
+            errors.append(f"line {number}: expected a JSON object, got {type(data).__name__}")
+            continue
+        try:
+            events.append((number, ImportedEvent.model_validate(data)))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}" for e in exc.errors()
+            )
+            errors.append(f"line {number}: {problems}")
+    return events, errors
+
+
+def import_events(
+    session: Session, lines: Iterable[str], now: datetime | None = None
+) -> ImportResult:
+    """Store every event of ``lines`` in the caller's transaction, or raise and store none."""
+    events, errors = parse_lines(lines)
+    names = {e.user for _, e in events}
+    ids = (
+        dict(session.execute(select(User.name, User.id).where(User.name.in_(names))).tuples().all())
+        if names
+        else {}
+    )
+    errors.extend(
+        f"line {number}: no user called {event.user!r}"
+        for number, event in events
+        if event.user not in ids
+    )
+    observed = now or clock.now()
+    errors.extend(
+        f"line {number}: liked_at {event.liked_at.isoformat()} is in the future"
+        for number, event in events
+        if event.liked_at > observed + FUTURE_TOLERANCE
+    )
+    if errors:
+        raise ImportError_(sorted(errors, key=_line_number))
+    by_user: dict[int, list[LikeEvent]] = defaultdict(list)
+    for _, e in events:
+        by_user[ids[e.user]].append(
+            LikeEvent(
+                platform=e.platform,
+                item_id=e.item_id,
+                item_url=e.item_url,
+                creator_id=e.creator_id,
+                creator_handle=e.creator_handle,
+                liked_at=e.liked_at,
+                observed_at=observed,
+            )
+        )
+    total = IngestResult()
+    for user_id, user_events in by_user.items():
+        total = total + store_flattrs(session, user_id=user_id, account_id=None, events=user_events)
+    return ImportResult(lines=len(events), stored=total.stored, duplicates=total.duplicates)
+
+
+def _line_number(message: str) -> int:
+    return int(message.split()[1].rstrip(":"))

@@ -1,0 +1,148 @@
+"""Storing likes as flattrs: idempotent, deduplicated, with the baseline applied.
+
+Every like is keyed by (user, platform, item id), so storing the same like
+twice (a retried poll, a re-imported file, two accounts of one user on the
+same platform) keeps one flattr. Creators are upserted by (platform,
+permanent id); a renamed handle is updated, the identity never changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from typing import TypeVar
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.orm import Session
+
+from trickle.core.db import insert
+from trickle.core.events import LikeEvent
+from trickle.core.models import Creator, Flattr
+
+CHUNK = 500
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
+    """``itertools.batched`` for Python 3.11: tuples of up to ``size`` items."""
+    iterator = iter(items)
+    while chunk := tuple(islice(iterator, size)):
+        yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """How many likes became flattrs, were already stored, or predate the link."""
+
+    stored: int = 0
+    duplicates: int = 0
+    baseline: int = 0
+
+    def __add__(self, other: IngestResult) -> IngestResult:
+        return IngestResult(
+            self.stored + other.stored,
+            self.duplicates + other.duplicates,
+            self.baseline + other.baseline,
+        )
+
+
+def split_baseline(
+    events: Iterable[LikeEvent], linked_at: datetime
+) -> tuple[list[LikeEvent], list[LikeEvent]]:
+    """Separate a first poll's likes into (made after linking, baseline).
+
+    Only a like whose platform-reported time is at or after the link counts;
+    a like without a time cannot be told from an old one, so it is baseline.
+    """
+    after, before = [], []
+    for event in events:
+        if event.liked_at is not None and event.liked_at >= linked_at:
+            after.append(event)
+        else:
+            before.append(event)
+    return after, before
+
+
+def upsert_creators(session: Session, events: Iterable[LikeEvent]) -> dict[tuple[str, str], int]:
+    """Make sure every event's creator exists; returns (platform, platform id) -> creator id."""
+    handles: dict[tuple[str, str], str] = {}
+    for event in events:
+        handles[(event.platform, event.creator_id)] = event.creator_handle
+    if not handles:
+        return {}
+    keys = sorted(handles)  # one lock order for every writer (PostgreSQL deadlocks otherwise)
+    ids: dict[tuple[str, str], int] = {}
+    for chunk in batched(keys, CHUNK):
+        stmt = insert(session, Creator.__table__).values(
+            [{"platform": p, "platform_id": i, "handle": handles[(p, i)]} for p, i in chunk]
+        )
+        session.execute(stmt.on_conflict_do_nothing(index_elements=["platform", "platform_id"]))
+        rows = session.execute(
+            select(Creator.id, Creator.platform, Creator.platform_id, Creator.handle).where(
+                tuple_(Creator.platform, Creator.platform_id).in_(chunk)
+            )
+        )
+        renamed = []
+        for creator_id, platform, platform_id, handle in rows:
+            ids[(platform, platform_id)] = creator_id
+            if handle != handles[(platform, platform_id)]:
+                renamed.append({"id": creator_id, "handle": handles[(platform, platform_id)]})
+        if renamed:
+            session.execute(update(Creator), renamed)  # ORM bulk update by primary key
+    return ids
+
+
+def store_flattrs(
+    session: Session,
+    *,
+    user_id: int,
+    account_id: int | None,
+    events: Sequence[LikeEvent],
+) -> IngestResult:
+    """Insert ``events`` as flattrs of ``user_id``; likes already stored are only counted."""
+    if not events:
+        return IngestResult()
+    unique = list({(e.platform, e.item_id): e for e in events}.values())
+    creator_ids = upsert_creators(session, unique)
+    stored = 0
+    for chunk in batched(unique, CHUNK):
+        rows = [
+            {
+                "user_id": user_id,
+                "account_id": account_id,
+                "platform": e.platform,
+                "item_id": e.item_id,
+                "item_url": e.item_url,
+                "creator_id": creator_ids[(e.platform, e.creator_id)],
+                "liked_at": e.liked_at,
+                "observed_at": e.observed_at,
+                "effective_at": e.effective_at,
+            }
+            for e in chunk
+        ]
+        stmt = (
+            insert(session, Flattr.__table__)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["user_id", "platform", "item_id"])
+            .returning(Flattr.__table__.c.id)
+        )
+        stored += len(session.execute(stmt).all())
+    return IngestResult(stored=stored, duplicates=len(events) - stored)
+
+
+def ingest_poll(
+    session: Session,
+    *,
+    user_id: int,
+    account_id: int,
+    events: Sequence[LikeEvent],
+    baseline_since: datetime | None,
+) -> IngestResult:
+    """Store a poll's likes; on the account's first poll, ``baseline_since`` is its link time."""
+    baseline: list[LikeEvent] = []
+    if baseline_since is not None:
+        events, baseline = split_baseline(events, baseline_since)
+    result = store_flattrs(session, user_id=user_id, account_id=account_id, events=events)
+    return result + IngestResult(baseline=len(baseline))

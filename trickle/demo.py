@@ -1,0 +1,232 @@
+"""``trickle demo``: a month of stars on a fake GitHub, polled, settled and explained.
+
+Everything runs for real except the platform and the calendar: a fake
+GitHub serves the real API shapes on 127.0.0.1, the real connector links
+and polls it through the real worker, and the real settlement settles the
+month. The one clock (:data:`trickle.core.clock.clock`) is moved forward day
+by day, so a month plays in seconds through the production code paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+import time
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from rich.console import Console
+from rich.table import Table
+
+from trickle.app import App
+from trickle.config import Settings, WorkerSettings
+from trickle.connectors.base import ConnectorSettings
+from trickle.core.clock import clock
+from trickle.core.credentials import Credentials
+from trickle.core.invariants import check_ledger
+from trickle.core.money import format_money, parse_money
+from trickle.core.periods import Period
+from trickle.core.reports import month_report
+from trickle.core.schema import upgrade
+from trickle.core.users import add_user, fund
+from trickle.linking import link_account
+from trickle.polling import Worker
+from trickle.scheduler import settle_closed_months
+from trickle.testing.fake_github import FakeGitHub, FakeRepo
+
+# (name, monthly budget, deposit): carol has less money than her budget.
+LIKERS = [("alice", "5.00", "20.00"), ("bob", "3.00", "10.00"), ("carol", "4.00", "2.50")]
+CREATOR_ONLY = "dave"  # joins to be paid; stars nothing
+LATE_CREATOR = "ada"  # has not joined when the month settles; claims afterwards
+
+
+def _catalog(github: FakeGitHub) -> list[FakeRepo]:
+    """Repositories to star: some by users who joined, some by creators who have not."""
+    owners = [
+        (github.users[CREATOR_ONLY].login, github.users[CREATOR_ONLY].id, "User"),
+        (github.users["carol"].login, github.users["carol"].id, "User"),
+        (github.users[LATE_CREATOR].login, github.users[LATE_CREATOR].id, "User"),
+        ("pydata-collective", 9001, "Organization"),
+        ("kernel-hacker", 9002, "User"),
+    ]
+    words = ["http", "yaml", "markdown", "engine", "notes", "frames", "patches", "lint"]
+    return [
+        FakeRepo(500 + 10 * i + j, f"{words[(i + j) % len(words)]}-{j}", login, owner_id, kind)
+        for i, (login, owner_id, kind) in enumerate(owners)
+        for j in range(8)
+    ]
+
+
+def _poll_everything(worker: Worker) -> None:
+    """Run worker ticks until no account is due: the same ticks the scheduler runs."""
+    while worker.tick():
+        worker.drain(timeout=30)
+    worker.drain(timeout=30)
+
+
+def run_demo(console: Console, *, days: int = 31, keep: Path | None = None, seed: int = 7) -> None:
+    """Play the demo and print what happened."""
+    began = time.monotonic()
+    logging.getLogger("trickle").setLevel(logging.ERROR)
+    rng = random.Random(seed)
+    period = Period.of(clock.now()).previous()
+    workdir_handle = None
+    if keep is None:
+        workdir_handle = tempfile.TemporaryDirectory(prefix="trickle-demo-")
+        workdir = Path(workdir_handle.name)
+    else:
+        workdir = keep
+        workdir.mkdir(parents=True, exist_ok=True)
+    database = workdir / "demo.db"
+    if database.exists():
+        database.unlink()
+    try:
+        with FakeGitHub() as github:
+            settings = Settings(
+                database_url=f"sqlite:///{database}",
+                secret_key=SecretStr(Fernet.generate_key().decode()),
+                fee_bps=250,
+                settle_grace_hours=24,
+                worker=WorkerSettings(threads=4, jitter=0.1),
+                connectors={
+                    "github": ConnectorSettings(
+                        base_url=github.base_url,
+                        min_interval_seconds=4 * 3600,
+                        max_interval_seconds=20 * 3600,
+                    )
+                },
+            )
+            app = App(settings)
+            try:
+                _play(console, app, github, period, days, rng)
+            finally:
+                app.close()
+    finally:
+        clock.reset()
+        if workdir_handle is not None:
+            workdir_handle.cleanup()
+    console.print(f"\n[dim]demo played in {time.monotonic() - began:.1f} s (wall clock)[/dim]")
+    if keep is not None:
+        console.print(f"[dim]database kept: {database}[/dim]")
+
+
+def _play(
+    console: Console,
+    app: App,
+    github: FakeGitHub,
+    period: Period,
+    days: int,
+    rng: random.Random,
+) -> None:
+    upgrade(app.db.engine)
+    clock.set(period.start - timedelta(days=3), frozen=True)
+    console.print(
+        f"[bold]trickle demo[/bold]: {period}, on a fake GitHub at {github.base_url} "
+        f"(fee 2.5 %, database {app.settings.database_url})\n"
+    )
+    for name, _, _ in LIKERS:
+        github.add_user(name, token=f"ghp_demo_{name}_{rng.getrandbits(48):x}")
+    for name in (CREATOR_ONLY, LATE_CREATOR):
+        github.add_user(name, token=f"ghp_demo_{name}_{rng.getrandbits(48):x}")
+    repos = _catalog(github)
+
+    # Stars from long before anyone linked: they are the baseline, never paid.
+    for name, _, _ in LIKERS:
+        for repo in rng.sample(repos, 3):
+            github.star(name, repo, clock.now() - timedelta(days=rng.randint(30, 400)))
+
+    with app.db.session() as session:
+        for name, budget, deposit in LIKERS:
+            add_user(session, name, parse_money(budget, "EUR"))
+            fund(session, name, parse_money(deposit, "EUR"), reference=f"demo-{name}")
+        add_user(session, CREATOR_ONLY, parse_money("0", "EUR"))
+    for name in [n for n, _, _ in LIKERS] + [CREATOR_ONLY]:
+        result = link_account(app, "github", name, Credentials(token=github.users[name].token))
+        console.print(f"linked github:{result.handle} (id {result.platform_user_id}) to {name}")
+
+    worker = Worker(app, threads=4)
+    try:
+        _poll_everything(worker)  # the baseline poll
+        console.print(f"baseline recorded: {worker.stats['baseline']} accounts polled once\n")
+        likers = [n for n, _, _ in LIKERS]
+        stars = 0
+        for day in range(min(days, (period.end - period.start).days)):
+            clock.set(period.start + timedelta(days=day, hours=rng.randint(8, 22)), frozen=True)
+            for name in likers:
+                for repo in rng.sample(repos, rng.choice((0, 0, 1, 1, 2))):
+                    github.star(name, repo)
+                    stars += 1
+            _poll_everything(worker)
+        clock.set(period.end + timedelta(hours=25), frozen=True)
+        _poll_everything(worker)
+        console.print(
+            f"{stars} stars over {period}; the worker made {worker.stats['requests']} requests "
+            f"and stored {worker.stats['stored']} flattrs\n"
+        )
+        outcomes = settle_closed_months(app)  # what the scheduler's settle job does
+    finally:
+        worker.shutdown(grace=5)
+    if not outcomes:
+        console.print("[red]the month did not settle[/red]")
+        return
+
+    with app.db.reader() as session:
+        report = month_report(session, period, app.settle_options, currency="EUR")
+    _print_payments(console, report)
+
+    # ada joins after the month settled: linking her GitHub account claims what was held for her.
+    with app.db.session() as session:
+        add_user(session, LATE_CREATOR, parse_money("0", "EUR"))
+    linked = link_account(
+        app, "github", LATE_CREATOR, Credentials(token=github.users[LATE_CREATOR].token)
+    )
+    held = sum(linked.claim.posted_minor.values())
+    console.print(
+        f"\n{LATE_CREATOR} joins and links github:{linked.handle}: {linked.claim.posted_shares} "
+        f"reserved share(s) paid to her, {format_money(held, 'EUR')}"
+    )
+    with app.db.reader() as session:
+        violations = check_ledger(session)
+    verdict = "[green]all invariants hold[/green]" if not violations else f"[red]{violations}[/red]"
+    console.print(f"ledger check: {verdict}")
+
+
+def _print_payments(console: Console, report: object) -> None:
+    from trickle.core.reports import MonthReport
+
+    assert isinstance(report, MonthReport)
+    flows: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for share in report.shares:
+        to = share.recipient if share.recipient else f"{share.creator_handle} (not on trickle)"
+        flows[(share.user, to)][share.state] += share.amount_minor
+    table = Table("from", "to", "paid", "reserved", title=f"who paid whom in {report.period}")
+    for (liker, to), states in sorted(flows.items()):
+        table.add_row(
+            liker,
+            to,
+            format_money(states.get("paid", 0), "EUR"),
+            format_money(states.get("reserved", 0), "EUR"),
+        )
+    console.print(table)
+    spend = Table("user", "flattrs", "budget", "spent", "fee", title="budgets")
+    for line in report.users:
+        spend.add_row(
+            line.user,
+            str(line.flattrs),
+            format_money(line.budget_minor, line.currency),
+            format_money(line.spent_minor, line.currency),
+            format_money(line.fee_minor, line.currency),
+        )
+    console.print(spend)
+    totals = report.totals()["EUR"]
+    shares = totals.get("paid", 0) + totals.get("reserved", 0) + totals.get("returned", 0)
+    balanced = shares + totals["fees"] == totals["spent"]
+    mark = "[green]adds up[/green]" if balanced else "[red]DOES NOT ADD UP[/red]"
+    console.print(
+        f"spent {format_money(totals['spent'], 'EUR')} = shares {format_money(shares, 'EUR')} "
+        f"+ fees {format_money(totals['fees'], 'EUR')}: {mark}"
+    )

@@ -1,0 +1,96 @@
+"""Linking a platform account to a user: who the token belongs to, stored encrypted.
+
+Linking asks the platform (through the connector) whose credentials these
+are, stores them sealed, schedules the first poll (which records the
+baseline: likes made before the link are never paid), and claims the
+platform identity as the user's own creator identity, which posts every
+share reserved for it so far. Linking again refreshes the credentials of an
+account whose token expired and puts it back on the schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from trickle.app import App
+from trickle.core.clock import clock
+from trickle.core.credentials import Credentials
+from trickle.core.errors import TrickleError
+from trickle.core.escrow import ClaimResult, claim_creator
+from trickle.core.models import AccountStatus, LinkedAccount, User
+from trickle.core.users import get_user
+
+
+class LinkError(TrickleError):
+    """An account that cannot be linked as asked."""
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """The linked account and what its creator identity's claim posted."""
+
+    account_id: int
+    platform: str
+    platform_user_id: str
+    handle: str
+    relinked: bool
+    claim: ClaimResult
+
+
+def link_account(app: App, platform: str, user_name: str, credentials: Credentials) -> LinkResult:
+    """Identify ``credentials`` on ``platform`` and link that account to ``user_name``."""
+    connector = app.connector(platform)
+    with app.db.reader() as session:
+        get_user(session, user_name)  # fail on a typo before calling the platform
+    identity = connector.identify(credentials)
+    sealed = app.box.seal(credentials)
+    now = clock.now()
+    settings = app.settings.connector(platform)
+    with app.db.session() as session:
+        user = get_user(session, user_name)
+        account = session.scalars(
+            select(LinkedAccount).where(
+                LinkedAccount.platform == platform,
+                LinkedAccount.platform_user_id == identity.platform_user_id,
+            )
+        ).one_or_none()
+        relinked = account is not None
+        if account is None:
+            account = LinkedAccount(
+                user_id=user.id,
+                platform=platform,
+                platform_user_id=identity.platform_user_id,
+                handle=identity.handle,
+                credentials=sealed,
+                status=AccountStatus.ACTIVE.value,
+                linked_at=now,
+                poll_state={},
+                baseline_done=False,
+                next_poll_at=now,
+                interval_seconds=settings.min_interval_seconds,
+                failures=0,
+            )
+            session.add(account)
+        elif account.user_id != user.id:
+            owner = session.get_one(User, account.user_id).name
+            raise LinkError(f"{platform} account {identity.handle} is already linked to {owner}")
+        else:
+            account.credentials = sealed
+            account.handle = identity.handle
+            account.status = AccountStatus.ACTIVE.value
+            account.failures = 0
+            account.last_error = None
+            account.next_poll_at = now
+        session.flush()
+        claim = claim_creator(
+            session,
+            platform=platform,
+            platform_id=identity.platform_user_id,
+            user_id=user.id,
+            handle=identity.handle,
+        )
+        return LinkResult(
+            account.id, platform, identity.platform_user_id, identity.handle, relinked, claim
+        )

@@ -1,0 +1,562 @@
+"""Polling: claim due accounts, poll them with their connector, store what they found.
+
+The unit of work is one account: it is *leased* to one worker
+(``lease_owner``, ``lease_until``; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+so any number of workers on any number of machines never poll an account at
+the same time), polled without holding a database transaction, and then its
+likes, its new cursor, its next poll time and the lease's release are
+committed in ONE transaction, which first checks the lease is still ours. A
+crash before that commit loses nothing and duplicates nothing: the lease
+expires and the next poll starts from the old cursor.
+
+Every failure is contained to its account: typed connector errors set the
+account's back-off (or mark it for relinking), anything else is logged as a
+connector bug, and the worker goes on with the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from trickle.app import App
+from trickle.connectors.base import (
+    AccountRef,
+    AuthExpired,
+    ConnectorSettings,
+    PlatformError,
+    PollResult,
+    PollState,
+    RateLimited,
+    TransientError,
+)
+from trickle.connectors.registry import ConnectorUnavailable, UnknownPlatform
+from trickle.core.clock import clock
+from trickle.core.credentials import SecretKeyError, redact
+from trickle.core.ingest import ingest_poll
+from trickle.core.models import AccountStatus, LinkedAccount, User
+from trickle.core.owners import new_owner, owner_is_dead
+
+log = logging.getLogger(__name__)
+
+Status = Literal[
+    "ok", "not_modified", "baseline", "auth_expired", "rate_limited", "failed", "lease_lost"
+]
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What polling one account did."""
+
+    account_id: int
+    user: str
+    platform: str
+    handle: str
+    status: Status
+    stored: int = 0
+    duplicates: int = 0
+    baseline: int = 0
+    requests: int = 0
+    error: str | None = None
+    next_poll_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``trickle poll --json`` form."""
+        return {
+            "account_id": self.account_id,
+            "user": self.user,
+            "platform": self.platform,
+            "handle": self.handle,
+            "status": self.status,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "baseline": self.baseline,
+            "requests": self.requests,
+            "error": self.error,
+            "next_poll_at": self.next_poll_at.isoformat() if self.next_poll_at else None,
+        }
+
+
+class LeaseLost(Exception):
+    """Our lease on an account ran out and another worker may have it: store nothing."""
+
+
+# ---------------------------------------------------------------------------
+# Scheduling rules
+
+
+def next_interval(current: int, new_likes: int, settings: ConnectorSettings) -> int:
+    """Adaptive interval: halve it when the account had new likes, stretch it by half when idle,
+    always within the platform's bounds."""
+    low, high = (
+        settings.min_interval_seconds,
+        max(settings.min_interval_seconds, settings.max_interval_seconds),
+    )
+    proposed = current // 2 if new_likes else current + current // 2
+    return min(high, max(low, proposed))
+
+
+def with_jitter(seconds: float, jitter: float, rng: random.Random) -> timedelta:
+    """``seconds`` spread by up to +/- ``jitter`` so accounts do not all fall due together."""
+    factor = 1.0 + rng.uniform(-jitter, jitter) if jitter else 1.0
+    return timedelta(seconds=max(1.0, seconds * factor))
+
+
+def failure_backoff(failures: int, base: int, cap: int) -> int:
+    """Seconds to wait after the ``failures``-th failure in a row: base, 2 base, 4 base... cap."""
+    return min(cap, base * 2 ** max(0, min(failures - 1, 30)))
+
+
+class RateBudget:
+    """Per-platform pauses shared by a worker's threads: when an app-wide budget is spent,
+    that platform waits until its reset and the others go on."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def pause(self, platform: str, until: datetime) -> None:
+        """Stop claiming ``platform`` accounts until ``until``."""
+        with self._lock:
+            if until > self._until.get(platform, until - timedelta(seconds=1)):
+                self._until[platform] = until
+
+    def paused_until(self, platform: str, now: datetime) -> datetime | None:
+        """When ``platform`` may be polled again, or None if it may now."""
+        with self._lock:
+            until = self._until.get(platform)
+            if until is not None and until <= now:
+                del self._until[platform]
+                return None
+            return until
+
+
+# ---------------------------------------------------------------------------
+# Polling accounts
+
+
+class Poller:
+    """Claims, polls and records accounts on behalf of one worker process (``owner``)."""
+
+    def __init__(self, app: App, *, owner: str | None = None, seed: int | None = None) -> None:
+        self.app = app
+        self.owner = owner or new_owner()
+        self.budget = RateBudget()
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.app.settings.worker.lease_seconds)
+
+    def _jitter(self, seconds: float) -> timedelta:
+        with self._rng_lock:
+            return with_jitter(seconds, self.app.settings.worker.jitter, self._rng)
+
+    # -- leases ----------------------------------------------------------
+
+    def claim_due(self, platform: str, limit: int) -> list[int]:
+        """Lease up to ``limit`` due, active, unleased accounts of ``platform``."""
+        if limit <= 0:
+            return []
+        now = clock.now()
+        due = and_(
+            LinkedAccount.platform == platform,
+            LinkedAccount.status == AccountStatus.ACTIVE.value,
+            LinkedAccount.next_poll_at <= now,
+            or_(LinkedAccount.lease_until.is_(None), LinkedAccount.lease_until < now),
+        )
+        return self._lease_where(due, limit, now)
+
+    def claim_accounts(self, account_ids: Sequence[int]) -> list[int]:
+        """Lease these accounts now, whatever their schedule, unless another worker holds one."""
+        if not account_ids:
+            return []
+        now = clock.now()
+        free = and_(
+            LinkedAccount.id.in_(account_ids),
+            or_(
+                LinkedAccount.lease_until.is_(None),
+                LinkedAccount.lease_until < now,
+                LinkedAccount.lease_owner == self.owner,
+            ),
+        )
+        return self._lease_where(free, len(account_ids), now)
+
+    def _lease_where(self, where: Any, limit: int, now: datetime) -> list[int]:
+        with self.app.db.session() as session:
+            candidates = (
+                select(LinkedAccount.id)
+                .where(where)
+                .order_by(LinkedAccount.next_poll_at, LinkedAccount.id)
+                .limit(limit)
+            )
+            if self.app.db.is_postgres:
+                candidates = candidates.with_for_update(skip_locked=True)
+            ids = list(session.scalars(candidates))
+            if not ids:
+                return []
+            leased = session.scalars(
+                update(LinkedAccount)
+                .where(LinkedAccount.id.in_(ids))
+                .values(lease_owner=self.owner, lease_until=now + self._lease)
+                .returning(LinkedAccount.id)
+                .execution_options(synchronize_session=False)
+            )
+            return sorted(leased)
+
+    def release(self, account_ids: Sequence[int] | None = None) -> int:
+        """Give back our leases (all of them, or those listed) without polling."""
+        with self.app.db.session() as session:
+            stmt = update(LinkedAccount).where(LinkedAccount.lease_owner == self.owner)
+            if account_ids is not None:
+                stmt = stmt.where(LinkedAccount.id.in_(account_ids))
+            result = session.execute(
+                stmt.values(lease_owner=None, lease_until=None).execution_options(
+                    synchronize_session=False
+                )
+            )
+            return result.rowcount or 0
+
+    def reclaim_dead(self) -> int:
+        """Free leases held by worker processes on this host that no longer exist."""
+        with self.app.db.session() as session:
+            holders = session.scalars(
+                select(LinkedAccount.lease_owner)
+                .where(LinkedAccount.lease_owner.is_not(None))
+                .distinct()
+            ).all()
+            dead = [h for h in holders if h != self.owner and owner_is_dead(h)]
+            if not dead:
+                return 0
+            result = session.execute(
+                update(LinkedAccount)
+                .where(LinkedAccount.lease_owner.in_(dead))
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount or 0
+
+    # -- one poll ----------------------------------------------------------
+
+    def poll(self, account_id: int) -> PollOutcome:
+        """Poll one account we hold the lease of, and record the result. Never raises for
+        anything the account or its platform did."""
+        started = clock.now()
+        with self.app.db.reader() as session:
+            row = session.execute(
+                select(LinkedAccount, User.name)
+                .join(User, User.id == LinkedAccount.user_id)
+                .where(LinkedAccount.id == account_id)
+            ).one_or_none()
+        if row is None:
+            return PollOutcome(account_id, "?", "?", "?", "failed", error="no such account")
+        account, user_name = row
+        base = PollOutcome(account.id, user_name, account.platform, account.handle, "failed")
+        if account.lease_owner != self.owner:
+            return _replace(
+                base, status="lease_lost", error="the account is leased to another worker"
+            )
+        secrets: list[str] = []
+        try:
+            connector = self.app.connector(account.platform)
+            credentials = self.app.box.open(account.credentials)
+            secrets = credentials.secret_values()
+            state = PollState.from_json(
+                account.poll_state,
+                linked_at=account.linked_at,
+                baseline_done=account.baseline_done,
+            )
+            ref = AccountRef(
+                id=account.id,
+                platform_user_id=account.platform_user_id,
+                handle=account.handle,
+                credentials=credentials,
+                linked_at=account.linked_at,
+            )
+            result = connector.poll(ref, state)
+            if not isinstance(result, PollResult):
+                raise PlatformError(f"connector returned {type(result).__name__}, not PollResult")
+        except AuthExpired as exc:
+            return self._record_failure(account, base, "auth_expired", redact(str(exc), secrets))
+        except RateLimited as exc:
+            if exc.scope == "app":
+                self.budget.pause(account.platform, exc.retry_at)
+            return self._record_failure(
+                account, base, "rate_limited", redact(str(exc), secrets), retry_at=exc.retry_at
+            )
+        except (TransientError, PlatformError, ConnectorUnavailable, UnknownPlatform) as exc:
+            return self._record_failure(account, base, "failed", redact(str(exc), secrets))
+        except SecretKeyError as exc:
+            return self._record_failure(account, base, "failed", str(exc))
+        except Exception as exc:  # a connector bug must not stop the worker
+            message = redact(f"connector error: {type(exc).__name__}: {exc}", secrets)
+            log.error("polling account %s (%s) failed: %s", account.id, account.platform, message)
+            log.debug("traceback", exc_info=True)
+            return self._record_failure(account, base, "failed", message)
+        try:
+            return self._record_success(account, base, result, started)
+        except LeaseLost:
+            return _replace(
+                base, status="lease_lost", error="lease expired before the results were stored"
+            )
+
+    def _record_success(
+        self, account: LinkedAccount, base: PollOutcome, result: PollResult, started: datetime
+    ) -> PollOutcome:
+        settings = self.app.settings.connector(account.platform)
+        first_poll = not account.baseline_done
+        with self.app.db.session() as session:
+            ingested = None
+            if result.events:
+                ingested = ingest_poll(
+                    session,
+                    user_id=account.user_id,
+                    account_id=account.id,
+                    events=result.events,
+                    baseline_since=account.linked_at if first_poll else None,
+                )
+            new_likes = ingested.stored if ingested else 0
+            interval = next_interval(account.interval_seconds, new_likes, settings)
+            wait = (
+                result.next_poll_hint.total_seconds()
+                if result.next_poll_hint is not None
+                else interval
+            )
+            next_at = clock.now() + self._jitter(wait)
+            self._finish(
+                session,
+                account.id,
+                poll_state=result.state.to_json(),
+                baseline_done=True,
+                last_poll_at=started,
+                last_success_at=started,
+                failures=0,
+                last_error=None,
+                interval_seconds=interval,
+                next_poll_at=next_at,
+            )
+        if first_poll:
+            status: Status = "baseline"
+        elif result.not_modified:
+            status = "not_modified"
+        else:
+            status = "ok"
+        return _replace(
+            base,
+            status=status,
+            stored=ingested.stored if ingested else 0,
+            duplicates=ingested.duplicates if ingested else 0,
+            baseline=ingested.baseline if ingested else 0,
+            requests=result.requests,
+            error=None,
+            next_poll_at=next_at,
+        )
+
+    def _record_failure(
+        self,
+        account: LinkedAccount,
+        base: PollOutcome,
+        status: Status,
+        message: str,
+        *,
+        retry_at: datetime | None = None,
+    ) -> PollOutcome:
+        worker = self.app.settings.worker
+        now = clock.now()
+        values: dict[str, Any] = {"last_poll_at": now, "last_error": message[:2000]}
+        if status == "auth_expired":
+            values.update(status=AccountStatus.AUTH_EXPIRED.value, next_poll_at=None)
+            if account.status == AccountStatus.ACTIVE.value:
+                log.warning(
+                    "%s account %s of %s needs relinking: %s",
+                    account.platform,
+                    account.handle,
+                    base.user,
+                    message,
+                )
+        elif status == "rate_limited":
+            values["next_poll_at"] = max(retry_at or now, now) + self._jitter(1)
+        else:
+            failures = account.failures + 1
+            wait = failure_backoff(
+                failures, worker.failure_backoff_seconds, worker.max_backoff_seconds
+            )
+            values.update(failures=failures, next_poll_at=now + self._jitter(wait))
+            if account.failures == 0:  # log once when it goes down
+                log.warning("%s account %s failing: %s", account.platform, account.handle, message)
+        try:
+            with self.app.db.session() as session:
+                self._finish(session, account.id, **values)
+        except LeaseLost:
+            return _replace(base, status="lease_lost", error=message)
+        return _replace(base, status=status, error=message, next_poll_at=values.get("next_poll_at"))
+
+    def _finish(self, session: Session, account_id: int, **values: Any) -> None:
+        """Write the account's new state and release our lease, if it is still ours."""
+        result = session.execute(
+            update(LinkedAccount)
+            .where(LinkedAccount.id == account_id, LinkedAccount.lease_owner == self.owner)
+            .values(lease_owner=None, lease_until=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise LeaseLost(account_id)
+
+    # -- `trickle poll` ----------------------------------------------------
+
+    def poll_now(
+        self, *, user: str | None = None, platform: str | None = None
+    ) -> list[PollOutcome]:
+        """Poll the matching active accounts immediately, one after another."""
+        with self.app.db.reader() as session:
+            stmt = (
+                select(LinkedAccount.id, LinkedAccount.platform, LinkedAccount.handle, User.name)
+                .join(User, User.id == LinkedAccount.user_id)
+                .where(LinkedAccount.status == AccountStatus.ACTIVE.value)
+                .order_by(LinkedAccount.id)
+            )
+            if user is not None:
+                stmt = stmt.where(User.name == user)
+            if platform is not None:
+                stmt = stmt.where(LinkedAccount.platform == platform)
+            targets = session.execute(stmt).all()
+        outcomes = []
+        for account_id, account_platform, handle, user_name in targets:
+            if not self.claim_accounts([account_id]):
+                outcomes.append(
+                    PollOutcome(
+                        account_id,
+                        user_name,
+                        account_platform,
+                        handle,
+                        "lease_lost",
+                        error="a worker is polling this account right now",
+                    )
+                )
+                continue
+            try:
+                outcomes.append(self.poll(account_id))
+            finally:
+                self.release([account_id])
+        return outcomes
+
+
+def _replace(outcome: PollOutcome, **changes: Any) -> PollOutcome:
+    return replace(outcome, **changes)
+
+
+# ---------------------------------------------------------------------------
+# The worker loop
+
+
+class Worker:
+    """A pool of poll threads fed by :meth:`tick`, which the scheduler calls every few seconds."""
+
+    def __init__(self, app: App, *, threads: int | None = None, owner: str | None = None) -> None:
+        self.app = app
+        self.poller = Poller(app, owner=owner)
+        self.threads = threads or app.settings.worker.threads
+        self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="trickle-poll")
+        self._in_flight: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._idle = threading.Condition(self._lock)
+        self.stats: Counter[str] = Counter()
+
+    @property
+    def owner(self) -> str:
+        """This worker's lease owner name."""
+        return self.poller.owner
+
+    def in_flight(self) -> int:
+        """Polls running or queued right now."""
+        with self._lock:
+            return sum(self._in_flight.values())
+
+    def tick(self) -> int:
+        """Claim as many due accounts as there are free slots, per platform, and start them."""
+        if self._stopping.is_set():
+            return 0
+        now = clock.now()
+        started = 0
+        for platform in self.app.registry.names():
+            if self.poller.budget.paused_until(platform, now) is not None:
+                continue
+            cap = self.app.settings.connector(platform).max_concurrency
+            with self._lock:
+                free = min(
+                    self.threads - sum(self._in_flight.values()),
+                    cap - self._in_flight[platform],
+                    self.app.settings.worker.claim_batch,
+                )
+            if free <= 0:
+                continue
+            try:
+                ids = self.poller.claim_due(platform, free)
+            except Exception:
+                log.exception("claiming %s accounts failed; trying again next tick", platform)
+                continue
+            for account_id in ids:
+                with self._lock:
+                    self._in_flight[platform] += 1
+                self._executor.submit(self._run, account_id, platform)
+                started += 1
+        return started
+
+    def _run(self, account_id: int, platform: str) -> None:
+        try:
+            if self._stopping.is_set():
+                self.poller.release([account_id])
+                self.stats["abandoned"] += 1
+                return
+            outcome = self.poller.poll(account_id)
+            self.stats[outcome.status] += 1
+            self.stats["stored"] += outcome.stored
+            self.stats["requests"] += outcome.requests
+            log.debug(
+                "polled %s/%s: %s, %d new",
+                outcome.platform,
+                outcome.handle,
+                outcome.status,
+                outcome.stored,
+            )
+        except Exception:
+            # Only the database can fail here (the poll itself never raises): the lease
+            # expires and the account is polled again, from its old cursor.
+            log.exception("recording the poll of account %s failed", account_id)
+            self.stats["errors"] += 1
+        finally:
+            with self._lock:
+                self._in_flight[platform] -= 1
+                self._idle.notify_all()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until no poll is running; False if ``timeout`` passed first."""
+        with self._lock:
+            return self._idle.wait_for(lambda: sum(self._in_flight.values()) == 0, timeout)
+
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stop claiming, let running polls finish for up to ``grace`` seconds, give back
+        every lease still held (queued polls are abandoned, nothing is lost)."""
+        self._stopping.set()
+        grace = self.app.settings.worker.shutdown_grace_seconds if grace is None else grace
+        finished = self.drain(grace)
+        self._executor.shutdown(wait=finished, cancel_futures=True)
+        released = self.poller.release()
+        log.info(
+            "worker %s stopped (%s); released %d lease(s)",
+            self.owner,
+            "all polls finished" if finished else "some polls abandoned",
+            released,
+        )

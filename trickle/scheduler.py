@@ -1,0 +1,177 @@
+"""The background worker: APScheduler jobs that poll, settle and expire.
+
+Each ``trickle run`` process runs its own ``BlockingScheduler`` with
+in-memory jobs (APScheduler 3 cannot share a job store between processes);
+everything the processes must agree on goes through the database: leases
+for polling, the settlement lock and run rows for settling.
+
+Jobs:
+
+- ``poll`` every ``worker.tick_seconds``: claim due accounts into the poll
+  thread pool (per-platform caps, app-wide rate-limit pauses);
+- ``settle`` every ``worker.settle_every_seconds``: settle, in order, every
+  month that has closed;
+- ``expire`` every ``worker.expire_every_seconds``: return reserved shares
+  whose escrow ran out.
+
+SIGTERM and SIGINT stop the scheduler, let running polls finish for
+``worker.shutdown_grace_seconds`` and give back every lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from trickle.app import App
+from trickle.core.clock import clock
+from trickle.core.escrow import expire_reserved
+from trickle.core.schema import require_current
+from trickle.core.settlement import (
+    Settlement,
+    SettlementBusy,
+    SettlementError,
+    SettleOutcome,
+    closing_of,
+    first_open_period,
+)
+from trickle.polling import Worker
+
+log = logging.getLogger(__name__)
+
+
+def settle_closed_months(app: App) -> list[SettleOutcome]:
+    """Settle every closed month not settled yet, oldest first; stop at the first open one."""
+    outcomes: list[SettleOutcome] = []
+    settlement = Settlement(app.db, app.settle_options)
+    while True:
+        with app.db.reader() as session:
+            period = first_open_period(session)
+            if period is None or clock.now() < period.end:
+                return outcomes
+            closing = closing_of(session, period, app.settle_options.grace_hours)
+        if not closing.closed:
+            log.info("not settling yet: %s", closing.explain())
+            return outcomes
+        try:
+            outcome = settlement.settle(period)
+        except SettlementBusy as exc:
+            log.info("%s", exc)
+            return outcomes
+        except SettlementError as exc:
+            log.warning("cannot settle %s: %s", period, exc)
+            return outcomes
+        outcomes.append(outcome)
+        log.info("settled %s", period)
+
+
+def expire_job(app: App) -> None:
+    """Return reserved shares whose escrow ran out."""
+    with app.db.session() as session:
+        result = expire_reserved(session)
+    if result.shares:
+        log.info("returned %d expired reservation(s) to their likers", result.shares)
+
+
+def _guarded(name: str, job: object) -> object:
+    def run() -> None:
+        try:
+            job()  # type: ignore[operator]
+        except Exception:
+            log.exception("the %s job failed; it runs again at its next time", name)
+
+    run.__name__ = name
+    return run
+
+
+def build_scheduler(app: App, worker: Worker) -> BlockingScheduler:
+    """The scheduler with trickle's three jobs, first runs due at once."""
+    settings = app.settings.worker
+    scheduler = BlockingScheduler(
+        timezone=UTC,
+        executors={"default": JobExecutor(3)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+    start = datetime.now(UTC)
+    scheduler.add_job(
+        _guarded("poll", worker.tick),
+        IntervalTrigger(seconds=settings.tick_seconds),
+        id="poll",
+        next_run_time=start,
+    )
+    scheduler.add_job(
+        _guarded("settle", lambda: settle_closed_months(app)),
+        IntervalTrigger(seconds=settings.settle_every_seconds),
+        id="settle",
+        next_run_time=start,
+    )
+    scheduler.add_job(
+        _guarded("expire", lambda: expire_job(app)),
+        IntervalTrigger(seconds=settings.expire_every_seconds),
+        id="expire",
+        next_run_time=start,
+    )
+    return scheduler
+
+
+def run_worker(app: App, *, threads: int | None = None) -> int:
+    """Run one worker process until SIGTERM or SIGINT; returns the exit status."""
+    require_current(app.db.engine)
+    worker = Worker(app, threads=threads)
+    reclaimed = worker.poller.reclaim_dead()
+    if reclaimed:
+        log.info("took back %d lease(s) of worker processes that died on this host", reclaimed)
+    scheduler = build_scheduler(app, worker)
+    stop_requested = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if stop_requested.is_set():
+            return
+        stop_requested.set()
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "worker %s started: %d poll thread(s), connectors: %s",
+        worker.owner,
+        worker.threads,
+        ", ".join(app.registry.names()) or "none",
+    )
+    try:
+        scheduler.start()
+    finally:
+        worker.shutdown()
+        app.close()
+    return 0
+
+
+def run_processes(argv: Sequence[str], processes: int) -> int:
+    """Start ``processes`` single-process workers and supervise them: forward SIGTERM/SIGINT,
+    return the worst exit status."""
+    children = [
+        subprocess.Popen([sys.executable, "-m", "trickle", *argv, "--processes", "1"])
+        for _ in range(processes)
+    ]
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    log.info("started %d worker processes: %s", processes, ", ".join(str(c.pid) for c in children))
+    statuses = [child.wait() for child in children]
+    return max((abs(s) for s in statuses), default=0)

@@ -1,0 +1,195 @@
+"""A platform API on 127.0.0.1: the base for fake platforms in demos, tests and benchmarks.
+
+Subclasses register routes (``@route("GET", "/user/starred")``) that take a
+:class:`Request` and return a :class:`FakeResponse`. The server runs in a
+background thread, can delay every answer (``latency``) to imitate a real
+platform's round trip, and keeps a per-account log of concurrent requests,
+so a test can assert that no account was ever polled by two workers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar, Self
+from urllib.parse import parse_qs, urlsplit
+
+Handler = Callable[["FakePlatform", "Request"], "FakeResponse"]
+
+
+@dataclass(frozen=True)
+class Request:
+    """An incoming request as a route sees it."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+
+    def header(self, name: str) -> str | None:
+        """A request header, case-insensitively."""
+        lowered = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == lowered:
+                return value
+        return None
+
+
+@dataclass
+class FakeResponse:
+    """What a route answers."""
+
+    status: int = 200
+    body: bytes | str | Any = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> bytes:
+        """The body as bytes; anything not bytes or str is sent as JSON."""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        self.headers.setdefault("Content-Type", "application/json; charset=utf-8")
+        return json.dumps(self.body).encode()
+
+
+def route(method: str, path: str) -> Callable[[Handler], Handler]:
+    """Mark a FakePlatform method as the handler of ``method path``."""
+
+    def mark(handler: Handler) -> Handler:
+        handler.__fake_route__ = (method, path)  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    platform: FakePlatform
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.platform._serve(self, "GET")
+
+    def do_POST(self) -> None:
+        self.server.platform._serve(self, "POST")
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+
+class FakePlatform:
+    """Base class of fake platform APIs served on 127.0.0.1."""
+
+    routes: ClassVar[dict[tuple[str, str], Handler]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.routes = dict(getattr(cls, "routes", {}))
+        for attribute in vars(cls).values():
+            marked = getattr(attribute, "__fake_route__", None)
+            if marked:
+                cls.routes[marked] = attribute
+
+    def __init__(self, *, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.lock = threading.RLock()
+        self.requests: Counter[str] = Counter()  # per account key
+        self.total_requests = 0
+        self.overlaps: list[tuple[str, str]] = []
+        self._active: Counter[str] = Counter()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self) -> Self:
+        """Serve on a free port of 127.0.0.1 in a background thread."""
+        server = _Server(("127.0.0.1", 0), _RequestHandler)
+        server.platform = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, name=type(self).__name__, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        if self._server is None:
+            raise RuntimeError("the fake platform is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- hooks -------------------------------------------------------------
+
+    def account_key(self, request: Request) -> str | None:
+        """Which account a request acts for (for the overlap log); None if none."""
+        return request.header("Authorization")
+
+    # -- serving -------------------------------------------------------------
+
+    def _serve(self, handler: _RequestHandler, method: str) -> None:
+        parts = urlsplit(handler.path)
+        request = Request(
+            method=method,
+            path=parts.path,
+            query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+            headers=dict(handler.headers.items()),
+        )
+        length = int(handler.headers.get("Content-Length") or 0)
+        if length:
+            handler.rfile.read(length)
+        key = self.account_key(request)
+        with self.lock:
+            self.total_requests += 1
+            if key is not None:
+                self.requests[key] += 1
+                self._active[key] += 1
+                if self._active[key] > 1:
+                    self.overlaps.append((key, request.path))
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            found = self.routes.get((method, request.path))
+            response = (
+                found(self, request) if found else FakeResponse(404, {"message": "Not Found"})
+            )
+        except Exception as exc:  # a broken fake must answer, not hang the client
+            response = FakeResponse(500, {"message": f"fake platform error: {exc!r}"})
+        finally:
+            if key is not None:
+                with self.lock:
+                    self._active[key] -= 1
+        body = b"" if response.status == 304 else response.encoded()
+        handler.send_response(response.status)
+        for name, value in response.headers.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if body:
+            handler.wfile.write(body)

@@ -286,7 +286,8 @@ def _available_funds(user_id: Any, currency: Any) -> ColumnElement[int]:
         )
         .scalar_subquery()
     )
-    return balance - reserved
+    # sum() of BIGINT is NUMERIC on PostgreSQL: cast back, so that `//` stays integer division.
+    return cast(balance - reserved, BigInteger)
 
 
 def user_totals(counted: Any, period: Period, fee_bps: int) -> Select[Any]:

@@ -505,10 +505,15 @@ class Settlement:
                 return SettleOutcome(period, "already_settled", run_id)
             if resumed:
                 log.info("resuming the settlement of %s at stage %s", period, status)
-            if status == RunStatus.PLANNING.value:
-                self._plan(run_id, period)
-            self._post(run_id, period)
-            self._finish(run_id)
+            try:
+                if status == RunStatus.PLANNING.value:
+                    self._plan(run_id, period)
+                self._post(run_id, period)
+                self._finish(run_id)
+            except BaseException:
+                # What is committed stays; free the run so that `settle` can resume it now.
+                self._unlock(run_id)
+                raise
         log.info("settled %s (run %s)", period, run_id)
         return SettleOutcome(period, "settled", run_id, resumed=resumed)
 
@@ -766,6 +771,17 @@ class Settlement:
             .values(posted=True)
             .execution_options(synchronize_session=False)
         )
+
+    def _unlock(self, run_id: int) -> None:
+        try:
+            with self.db.session() as session:
+                session.execute(
+                    update(SettlementRun)
+                    .where(SettlementRun.id == run_id, SettlementRun.locked_by == self.owner)
+                    .values(locked_by=None, locked_until=None)
+                )
+        except Exception:  # the database may be what failed; the lease then just expires
+            log.warning("could not release the lock of settlement run %s", run_id, exc_info=True)
 
     def _finish(self, run_id: int) -> None:
         with self.db.session() as session:

@@ -55,6 +55,7 @@ cli.add_typer(connectors_cli, name="connectors")
 cli.add_typer(creators_cli, name="creators")
 cli.add_typer(ledger_cli, name="ledger")
 
+MAX_TABLE_ROWS = 50
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
 
@@ -686,7 +687,7 @@ def _print_month(report: Any, *, title: str) -> None:
     for s in report.shares:
         bucket = by_user.setdefault(s.user, {})
         bucket[s.state] = bucket.get(s.state, 0) + s.amount_minor
-    for line in report.users:
+    for line in report.users[:MAX_TABLE_ROWS]:
         states = by_user.get(line.user, {})
         paid = states.get("paid", 0) + states.get("projected", 0)
         table.add_row(
@@ -698,6 +699,8 @@ def _print_month(report: Any, *, title: str) -> None:
             _money(states.get("reserved", 0), line.currency),
         )
     console.print(table if report.users else f"{title}: no flattrs counted")
+    if len(report.users) > MAX_TABLE_ROWS:
+        console.print(f"... and {len(report.users) - MAX_TABLE_ROWS} more users (--json has all)")
     for currency, t in sorted(report.totals().items()):
         shares = sum(v for k, v in t.items() if k not in ("spent", "fees"))
         console.print(

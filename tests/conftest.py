@@ -177,7 +177,7 @@ class World:
         item: str | None = None,
         platform: str = "github",
     ) -> str:
-        """``user`` likes an item made by ``creator`` (a platform id) at ``at``; returns the item id."""
+        """``user`` likes an item by ``creator`` (a platform id) at ``at``; returns the item id."""
         from trickle.core.events import LikeEvent
         from trickle.core.ingest import store_flattrs
         from trickle.core.users import get_user
@@ -216,7 +216,7 @@ class World:
     def settle(self, month: str, *, force: bool = True, **options: object) -> object:
         """Settle ``month`` with the given SettleOptions fields."""
         from trickle.core.periods import Period
-        from trickle.core.settlement import SettleOptions, Settlement
+        from trickle.core.settlement import Settlement, SettleOptions
 
         return Settlement(self.db, SettleOptions(**options)).settle(  # type: ignore[arg-type]
             Period.parse(month), force=force
@@ -285,3 +285,13 @@ def world(db: Database) -> World:
 def world_on() -> type[World]:
     """The World class, to build scenarios on more than one database in a test."""
     return World
+
+
+@pytest.fixture
+def postgres_urls() -> Iterator[object]:
+    """A factory of fresh PostgreSQL schemas (as URLs), all dropped after the test."""
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip(POSTGRES_SKIP)
+    with ExitStack() as stack:
+        yield lambda: stack.enter_context(postgres_schema(base))

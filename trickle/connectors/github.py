@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter
+from pydantic import BaseModel, ConfigDict, StrictInt, StringConstraints, TypeAdapter
 
 from trickle.connectors.base import (
     AccountRef,
@@ -43,6 +43,7 @@ API_VERSION = "2022-11-28"
 STAR_MEDIA_TYPE = "application/vnd.github.star+json"
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+Id = StrictInt  # lax int would take ``true`` as 1 and pay the wrong creator
 
 
 class _Payload(BaseModel):
@@ -50,12 +51,12 @@ class _Payload(BaseModel):
 
 
 class _Owner(_Payload):
-    id: int
+    id: Id
     login: NonEmpty
 
 
 class _Repo(_Payload):
-    id: int
+    id: Id
     full_name: NonEmpty
     html_url: NonEmpty
     owner: _Owner
@@ -67,7 +68,7 @@ class _Star(_Payload):
 
 
 class _User(_Payload):
-    id: int
+    id: Id
     login: NonEmpty
 
 

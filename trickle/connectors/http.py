@@ -67,7 +67,7 @@ def _int(value: str | None) -> int | None:
         return None
     try:
         return int(float(value))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", "inf", "1e400"
         return None
 
 
@@ -77,9 +77,12 @@ def parse_reset(value: str | None, now: datetime) -> datetime | None:
         return None
     number = _int(value) if re.fullmatch(r"\d+(\.\d+)?", value) else None
     if number is not None:
-        if number >= _EPOCH_THRESHOLD:
-            return datetime.fromtimestamp(number, UTC)
-        return now + timedelta(seconds=number)
+        try:
+            if number >= _EPOCH_THRESHOLD:
+                return datetime.fromtimestamp(number, UTC)
+            return now + timedelta(seconds=number)
+        except (OverflowError, OSError, ValueError):  # beyond year 9999: not a usable time
+            return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -106,7 +109,10 @@ def parse_rate_limit(headers: Mapping[str, str], now: datetime | None = None) ->
         limit = limit if limit is not None else _int(fields.get("limit"))
         remaining = remaining if remaining is not None else _int(fields.get("remaining"))
         if reset is None and "reset" in fields:
-            reset = now + timedelta(seconds=_int(fields["reset"]) or 0)
+            try:
+                reset = now + timedelta(seconds=_int(fields["reset"]) or 0)
+            except OverflowError:
+                reset = None
     retry_after = parse_reset(_header(headers, "retry-after"), now)
     return RateLimit(limit=limit, remaining=remaining, reset_at=reset, retry_after=retry_after)
 

@@ -1,0 +1,789 @@
+"""The GitHub connector: a star is a like, the repository's owner is the creator.
+
+Payloads under ``tests/fixtures/github/`` follow GitHub's REST reference
+(API version 2022-11-28): ``GET /user``, and ``GET /user/starred`` with the
+``application/vnd.github.star+json`` media type, whose items are
+``{"starred_at", "repo"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from trickle.connectors.base import (
+    AccountRef,
+    AuthExpired,
+    ConnectorError,
+    ConnectorSettings,
+    Identity,
+    PlatformError,
+    PollState,
+    RateLimited,
+    TransientError,
+)
+from trickle.connectors.github import API_VERSION, STAR_MEDIA_TYPE, GitHubConnector
+from trickle.connectors.http import USER_AGENT, HttpClient
+from trickle.core.credentials import Credentials
+from trickle.core.events import LikeEvent
+from trickle.testing.fake_github import FakeGitHub, FakeRepo
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "github"
+TOKEN = "ghp_Tr1ckl3T3stT0k3nN0tR3alXy7Qw2Lm9Zp4Kd"
+API = "https://api.github.com"
+USER_URL = f"{API}/user"
+STARRED_URL = f"{API}/user/starred"
+LINKED_AT = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+RESET = 1792069200  # 2026-10-15T13:00:00Z, an hour after the ``now`` fixture
+ETAG_1 = 'W/"3b1f8a5e0c2d4f6a8b9c0d1e2f3a4b5c"'
+ETAG_2 = 'W/"9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b"'
+
+
+def load(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def page_url(page: int, per_page: int = 4) -> str:
+    return f"{STARRED_URL}?per_page={per_page}&sort=created&direction=desc&page={page}"
+
+
+def link(**rels: int) -> str:
+    return ", ".join(f'<{page_url(number)}>; rel="{rel}"' for rel, number in rels.items())
+
+
+def ok_headers(etag: str = ETAG_1, link_header: str | None = None) -> dict[str, str]:
+    """What GitHub sends with a page of stars."""
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, max-age=60, s-maxage=60",
+        "Vary": "Accept, Authorization, Cookie, X-GitHub-OTP, Accept-Encoding",
+        "X-GitHub-Media-Type": "github.v3; param=star; format=json",
+        "x-ratelimit-limit": "5000",
+        "x-ratelimit-remaining": "4987",
+        "x-ratelimit-used": "13",
+        "x-ratelimit-reset": str(RESET),
+        "x-ratelimit-resource": "core",
+    }
+    if link_header:
+        headers["Link"] = link_header
+    return headers
+
+
+def repo_ids(name: str) -> list[str]:
+    return [str(item["repo"]["id"]) for item in load(name)]
+
+
+def query(call: Any) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(call.request.url).query)
+
+
+@pytest.fixture
+def mock() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+@pytest.fixture
+def github() -> GitHubConnector:
+    return GitHubConnector(ConnectorSettings(), HttpClient(backoff_factor=0))
+
+
+@pytest.fixture
+def paged() -> GitHubConnector:
+    """Four stars a page, so the three page fixtures make one list of ten."""
+    return GitHubConnector(ConnectorSettings(page_size=4), HttpClient(backoff_factor=0))
+
+
+@pytest.fixture
+def account() -> AccountRef:
+    return AccountRef(
+        id=1,
+        platform_user_id="7734521",
+        handle="nadia-okafor",
+        credentials=Credentials(token=TOKEN),
+        linked_at=LINKED_AT,
+    )
+
+
+def polled(*known: str, etag: str | None = None) -> PollState:
+    """The state after earlier polls that saw ``known``."""
+    return PollState(linked_at=LINKED_AT, baseline_done=True, known=known, etag=etag)
+
+
+FIRST_POLL = PollState(linked_at=LINKED_AT)
+
+
+# ---------------------------------------------------------------------------
+# identify: GET /user
+
+
+def test_identify_asks_github_who_the_token_belongs_to(
+    github: GitHubConnector, mock: responses.RequestsMock
+) -> None:
+    mock.get(USER_URL, json=load("user.json"))
+    identity = github.identify(Credentials(token=TOKEN))
+    assert identity == Identity(platform_user_id="7734521", handle="nadia-okafor")
+    headers = mock.calls[0].request.headers
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert headers["Accept"] == "application/vnd.github+json"
+    assert headers["X-GitHub-Api-Version"] == "2022-11-28" == API_VERSION
+    assert headers["User-Agent"] == USER_AGENT
+    assert len(mock.calls) == 1
+
+
+def test_identify_with_a_revoked_token_asks_for_relinking(
+    github: GitHubConnector, mock: responses.RequestsMock
+) -> None:
+    mock.get(USER_URL, status=401, json=load("error_401_bad_credentials.json"))
+    with pytest.raises(AuthExpired, match="401 Bad credentials") as caught:
+        github.identify(Credentials(token=TOKEN))
+    assert TOKEN not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda user: user.pop("login"), "login"),
+        (lambda user: user.update(login=""), "login"),
+        (lambda user: user.pop("id"), "id"),
+        (lambda user: user.update(id="7734521"), "id"),
+        (lambda user: user.update(id=True), "id"),
+        (lambda user: user.update(id=None), "id"),
+    ],
+    ids=["no-login", "empty-login", "no-id", "id-as-string", "id-as-bool", "id-null"],
+)
+def test_identify_rejects_a_malformed_user(
+    github: GitHubConnector,
+    mock: responses.RequestsMock,
+    change: Callable[[dict[str, Any]], object],
+    field: str,
+) -> None:
+    user = load("user.json")
+    change(user)
+    mock.get(USER_URL, json=user)
+    with pytest.raises(PlatformError, match=rf"GET /user: malformed payload: {field}: "):
+        github.identify(Credentials(token=TOKEN))
+
+
+def test_the_fixture_for_a_user_without_login_is_rejected(
+    github: GitHubConnector, mock: responses.RequestsMock
+) -> None:
+    mock.get(USER_URL, json=load("user_missing_login.json"))
+    with pytest.raises(PlatformError, match="login: Field required"):
+        github.identify(Credentials(token=TOKEN))
+
+
+# ---------------------------------------------------------------------------
+# poll: what is asked, and what a star becomes
+
+
+def test_poll_asks_for_stars_newest_first_with_the_time_of_each_star(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(STARRED_URL, json=load("starred_page1.json"), headers=ok_headers())
+    github.poll(account, FIRST_POLL)
+    assert len(mock.calls) == 1
+    request = mock.calls[0].request
+    assert urlsplit(request.url)._replace(query="").geturl() == STARRED_URL
+    assert query(mock.calls[0]) == {
+        "per_page": ["100"],
+        "sort": ["created"],
+        "direction": ["desc"],
+    }
+    assert request.headers["Accept"] == "application/vnd.github.star+json" == STAR_MEDIA_TYPE
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
+    assert "If-None-Match" not in request.headers  # nothing to compare with yet
+
+
+def test_a_star_becomes_a_like_of_the_repository_paid_to_its_owner(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef, now: datetime
+) -> None:
+    mock.get(STARRED_URL, json=load("starred_page1.json"), headers=ok_headers())
+    result = github.poll(account, FIRST_POLL)
+    assert result.events[0] == LikeEvent(
+        platform="github",
+        item_id="708093457",
+        item_url="https://github.com/harbor-labs/tidewater",
+        creator_id="98314762",
+        creator_handle="harbor-labs",
+        liked_at=datetime(2026, 10, 15, 9, 12, 44, tzinfo=UTC),
+        observed_at=now,
+    )
+
+
+def test_every_star_on_the_page_is_mapped_field_by_field(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef, now: datetime
+) -> None:
+    page = load("starred_page1.json")
+    mock.get(STARRED_URL, json=page, headers=ok_headers())
+    events = github.poll(account, FIRST_POLL).events
+    assert len(events) == len(page) == 4
+    for event, star in zip(events, page, strict=True):
+        repo = star["repo"]
+        assert event.platform == "github"
+        assert event.item_id == str(repo["id"])
+        assert event.item_url == repo["html_url"]
+        assert event.creator_id == str(repo["owner"]["id"])
+        assert event.creator_handle == repo["owner"]["login"]
+        assert event.liked_at == datetime.fromisoformat(star["starred_at"])
+        assert event.liked_at is not None
+        assert event.liked_at.tzinfo == UTC
+        assert event.observed_at == now
+
+
+def test_users_and_organisations_are_creators_alike(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    page = load("starred_page1.json")
+    assert {star["repo"]["owner"]["type"] for star in page} == {"User", "Organization"}
+    mock.get(STARRED_URL, json=page, headers=ok_headers())
+    events = github.poll(account, FIRST_POLL).events
+    creators = {(e.item_id, e.creator_id, e.creator_handle) for e in events}
+    assert creators == {
+        ("708093457", "98314762", "harbor-labs"),  # an Organization
+        ("652118804", "4411203", "mkowalczyk"),
+        ("559210377", "21983355", "sofiaberg"),
+        ("431876120", "98314762", "harbor-labs"),  # the same organisation, another repo
+    }
+
+
+# ---------------------------------------------------------------------------
+# The baseline, paging and the cursor
+
+
+def test_the_baseline_poll_reads_only_the_first_page(
+    paged: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(
+        STARRED_URL,
+        json=load("starred_page1.json"),
+        headers=ok_headers(link_header=link(next=2, last=3)),
+    )
+    mock.get(page_url(2), json=load("starred_page2.json"), headers=ok_headers(ETAG_2))
+    result = paged.poll(account, FIRST_POLL)
+    assert len(mock.calls) == 1
+    assert result.requests == 1
+    assert [e.item_id for e in result.events] == repo_ids("starred_page1.json")
+    assert result.state.baseline_done is True
+    assert result.state.known == tuple(repo_ids("starred_page1.json"))
+    assert result.state.etag == ETAG_1
+    assert result.not_modified is False
+
+
+def test_paging_follows_the_link_header_and_stops_after_the_page_with_a_known_star(
+    paged: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    page1, page2, page3 = (repo_ids(f"starred_page{n}.json") for n in (1, 2, 3))
+    mock.get(
+        STARRED_URL,
+        json=load("starred_page1.json"),
+        headers=ok_headers(ETAG_1, link(next=2, last=3)),
+        match=[
+            matchers.query_param_matcher({"per_page": 4, "sort": "created", "direction": "desc"})
+        ],
+    )
+    mock.get(
+        page_url(2),
+        json=load("starred_page2.json"),
+        headers=ok_headers(ETAG_2, link(prev=1, next=3, last=3, first=1)),
+    )
+    mock.get(page_url(3), json=load("starred_page3.json"), headers=ok_headers())
+    # the last poll saw the oldest star of page 2 and everything before it
+    before = polled(page2[-1], *page3, etag='W/"stale"')
+
+    result = paged.poll(account, before)
+
+    assert len(mock.calls) == 2  # page 3 was never requested
+    assert result.requests == 2
+    assert mock.calls[1].request.url == page_url(2)  # the Link URL, as given
+    assert mock.calls[0].request.headers["If-None-Match"] == 'W/"stale"'
+    assert "If-None-Match" not in mock.calls[1].request.headers
+    new = page1 + page2[:-1]
+    assert [e.item_id for e in result.events] == new
+    assert result.state.known == (*new, page2[-1], *page3)
+    assert result.state.etag == ETAG_1  # the first page's validator, for the next poll
+
+
+def test_a_known_star_on_the_first_page_means_one_request(
+    paged: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    page1 = repo_ids("starred_page1.json")
+    mock.get(
+        STARRED_URL, json=load("starred_page1.json"), headers=ok_headers(link_header=link(next=2))
+    )
+    result = paged.poll(account, polled(page1[2], page1[3]))
+    assert len(mock.calls) == 1
+    assert [e.item_id for e in result.events] == page1[:2]
+
+
+def test_without_a_known_star_paging_reads_to_the_last_page(
+    paged: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(
+        STARRED_URL,
+        json=load("starred_page1.json"),
+        headers=ok_headers(link_header=link(next=2, last=3)),
+    )
+    mock.get(
+        page_url(2),
+        json=load("starred_page2.json"),
+        headers=ok_headers(link_header=link(next=3, last=3)),
+    )
+    mock.get(
+        page_url(3),
+        json=load("starred_page3.json"),
+        headers=ok_headers(link_header=link(prev=2, first=1)),
+    )
+    result = paged.poll(account, polled("1"))
+    assert len(mock.calls) == 3
+    assert len(result.events) == 10
+
+
+def test_paging_stops_at_max_pages(mock: responses.RequestsMock, account: AccountRef) -> None:
+    connector = GitHubConnector(
+        ConnectorSettings(page_size=4, max_pages=2), HttpClient(backoff_factor=0)
+    )
+    mock.get(
+        STARRED_URL,
+        json=load("starred_page1.json"),
+        headers=ok_headers(link_header=link(next=2, last=3)),
+    )
+    mock.get(
+        page_url(2),
+        json=load("starred_page2.json"),
+        headers=ok_headers(link_header=link(next=3, last=3)),
+    )
+    mock.get(page_url(3), json=load("starred_page3.json"), headers=ok_headers())
+    result = connector.poll(account, polled("1"))
+    assert len(mock.calls) == 2
+    assert result.requests == 2
+    assert len(result.events) == 8
+
+
+def test_an_account_without_stars(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(STARRED_URL, json=[], headers=ok_headers())
+    result = github.poll(account, FIRST_POLL)
+    assert (result.events, result.requests) == ([], 1)
+    assert result.state.baseline_done is True
+    assert result.state.etag == ETAG_1
+
+
+# ---------------------------------------------------------------------------
+# Conditional requests
+
+
+def test_an_unchanged_list_costs_one_request_and_yields_nothing(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    before = polled(*repo_ids("starred_page1.json"), etag=ETAG_1)
+    mock.get(STARRED_URL, status=304, headers=ok_headers(ETAG_1))
+    result = github.poll(account, before)
+    assert mock.calls[0].request.headers["If-None-Match"] == ETAG_1
+    assert len(mock.calls) == 1
+    assert result.not_modified is True
+    assert result.events == []
+    assert result.requests == 1
+    assert result.state == before
+
+
+def test_a_changed_list_answers_200_with_a_new_etag(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    page1 = repo_ids("starred_page1.json")
+    mock.get(STARRED_URL, json=load("starred_page1.json"), headers=ok_headers(ETAG_2))
+    result = github.poll(account, polled(*page1[1:], etag=ETAG_1))
+    assert result.not_modified is False
+    assert [e.item_id for e in result.events] == page1[:1]
+    assert result.state.etag == ETAG_2
+
+
+# ---------------------------------------------------------------------------
+# Errors: AuthExpired, RateLimited, TransientError, PlatformError, and nothing else
+
+
+def test_a_revoked_token_asks_for_relinking(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(STARRED_URL, status=401, json=load("error_401_bad_credentials.json"))
+    with pytest.raises(AuthExpired, match="401 Bad credentials"):
+        github.poll(account, FIRST_POLL)
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_the_primary_rate_limit_waits_until_the_reset(
+    github: GitHubConnector,
+    mock: responses.RequestsMock,
+    account: AccountRef,
+    now: datetime,
+    status: int,
+) -> None:
+    mock.get(
+        STARRED_URL,
+        status=status,
+        json=load("error_403_rate_limit.json"),
+        headers={
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "0",
+            "x-ratelimit-used": "5000",
+            "x-ratelimit-reset": str(RESET),
+            "x-ratelimit-resource": "core",
+        },
+    )
+    with pytest.raises(RateLimited) as caught:
+        github.poll(account, FIRST_POLL)
+    assert caught.value.retry_at == datetime.fromtimestamp(RESET, UTC)
+    assert caught.value.retry_at == datetime(2026, 10, 15, 13, 0, tzinfo=UTC)
+    assert caught.value.scope == "account"  # a token's budget is its user's
+    assert len(mock.calls) == 1
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_secondary_rate_limit_honours_retry_after(
+    github: GitHubConnector,
+    mock: responses.RequestsMock,
+    account: AccountRef,
+    now: datetime,
+    status: int,
+) -> None:
+    mock.get(
+        STARRED_URL,
+        status=status,
+        json=load("error_403_secondary_rate_limit.json"),
+        headers={"retry-after": "60", "x-ratelimit-remaining": "4212"},
+    )
+    with pytest.raises(RateLimited) as caught:
+        github.poll(account, FIRST_POLL)
+    assert caught.value.retry_at == now + timedelta(seconds=60)
+
+
+def test_a_secondary_rate_limit_without_retry_after_waits_at_least_a_minute(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef, now: datetime
+) -> None:
+    mock.get(
+        STARRED_URL,
+        status=403,
+        json=load("error_403_secondary_rate_limit.json"),
+        headers={"x-ratelimit-remaining": "4212", "x-ratelimit-reset": str(RESET)},
+    )
+    with pytest.raises(RateLimited) as caught:
+        github.poll(account, FIRST_POLL)
+    assert caught.value.retry_at >= now + timedelta(minutes=1)
+
+
+def test_a_403_that_is_not_a_rate_limit_is_a_platform_error(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(STARRED_URL, status=403, json=load("error_403_forbidden.json"))
+    with pytest.raises(PlatformError, match="403 Resource not accessible"):
+        github.poll(account, FIRST_POLL)
+
+
+def test_a_5xx_is_retried_then_the_poll_goes_on(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(STARRED_URL, status=502, body="<html><body>Bad Gateway</body></html>")
+    mock.get(STARRED_URL, json=load("starred_page1.json"), headers=ok_headers())
+    result = github.poll(account, FIRST_POLL)
+    assert len(mock.calls) == 2
+    assert len(result.events) == 4
+
+
+def test_a_lasting_5xx_is_transient(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(STARRED_URL, status=503, json={"message": "Service Unavailable"})
+    with pytest.raises(TransientError, match="503"):
+        github.poll(account, FIRST_POLL)
+    assert len(mock.calls) == 4  # the request and three retries
+
+
+def test_a_connection_error_is_transient(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(STARRED_URL, body=requests.ConnectionError("Connection reset by peer"))
+    with pytest.raises(TransientError, match="ConnectionError"):
+        github.poll(account, FIRST_POLL)
+
+
+def _drop(path: str) -> Callable[[list[dict[str, Any]]], object]:
+    """Remove the field at ``path`` ("0.repo.owner.id") from a page."""
+
+    def change(page: list[dict[str, Any]]) -> None:
+        *parents, leaf = path.split(".")
+        node: Any = page
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        del node[leaf]
+
+    return change
+
+
+def _set(path: str, value: object) -> Callable[[list[dict[str, Any]]], object]:
+    def change(page: list[dict[str, Any]]) -> None:
+        *parents, leaf = path.split(".")
+        node: Any = page
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[leaf] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (_drop("2.repo.owner.id"), "2.repo.owner.id: Field required"),
+        (_drop("0.repo.owner.login"), "0.repo.owner.login: Field required"),
+        (_drop("1.repo.owner"), "1.repo.owner: Field required"),
+        (_drop("0.repo.html_url"), "0.repo.html_url: Field required"),
+        (_drop("3.repo.id"), "3.repo.id: Field required"),
+        (_drop("0.repo"), "0.repo: Field required"),
+        (_drop("1.starred_at"), "1.starred_at: Field required"),
+        (_set("0.repo.owner.id", "98314762"), "0.repo.owner.id: Input should be a valid integer"),
+        (_set("0.repo.owner.id", True), "0.repo.owner.id: Input should be a valid integer"),
+        (_set("0.repo.owner.id", None), "0.repo.owner.id: Input should be a valid integer"),
+        (_set("1.repo.id", 6.52e8), "1.repo.id: Input should be a valid integer"),
+        (_set("0.repo.owner", "harbor-labs"), "0.repo.owner: Input should be a valid dictionary"),
+        (_set("0.repo.owner.login", ""), "0.repo.owner.login: String should have at least 1"),
+        (_set("0.repo.html_url", 708093457), "0.repo.html_url: Input should be a valid string"),
+        (_set("0.starred_at", "last tuesday"), "0.starred_at: Input should be a valid datetime"),
+        (_set("0.starred_at", None), "0.starred_at: Input should be a valid datetime"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_a_malformed_star_is_a_platform_error_naming_the_field(
+    github: GitHubConnector,
+    mock: responses.RequestsMock,
+    account: AccountRef,
+    change: Callable[[list[dict[str, Any]]], object],
+    named: str,
+) -> None:
+    page = load("starred_page1.json")
+    change(page)
+    mock.get(STARRED_URL, json=page, headers=ok_headers())
+    with pytest.raises(PlatformError) as caught:
+        github.poll(account, FIRST_POLL)
+    assert str(caught.value).startswith("GET /user/starred: malformed payload: ")
+    assert named in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "named"),
+    [
+        ("starred_missing_owner_id.json", ["1.repo.owner.id: Field required"]),
+        ("starred_wrong_types.json", ["0.repo.owner.id: Input should be", "1.starred_at: Input"]),
+        ("starred_not_a_list.json", ["(body): Input should be a valid list"]),
+    ],
+)
+def test_the_malformed_fixtures_are_platform_errors(
+    github: GitHubConnector,
+    mock: responses.RequestsMock,
+    account: AccountRef,
+    fixture: str,
+    named: list[str],
+) -> None:
+    mock.get(STARRED_URL, json=load(fixture), headers=ok_headers())
+    with pytest.raises(PlatformError) as caught:
+        github.poll(account, FIRST_POLL)
+    for name in named:
+        assert name in str(caught.value)
+
+
+def test_plain_repositories_without_the_star_media_type_are_refused(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    # without star+json GitHub lists bare repository objects: no like time, no "repo"
+    mock.get(STARRED_URL, json=[star["repo"] for star in load("starred_page1.json")])
+    with pytest.raises(PlatformError, match=r"0\.starred_at: Field required"):
+        github.poll(account, FIRST_POLL)
+
+
+def test_an_html_page_with_200_is_a_platform_error(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(
+        STARRED_URL,
+        body="<!DOCTYPE html><html><head><title>Unicorn! &middot; GitHub</title></head></html>",
+        content_type="text/html; charset=utf-8",
+    )
+    with pytest.raises(PlatformError, match="expected JSON, got text/html"):
+        github.poll(account, FIRST_POLL)
+
+
+def test_truncated_json_is_a_platform_error(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    text = (FIXTURES / "starred_page1.json").read_text()
+    mock.get(STARRED_URL, body=text[: len(text) // 2], content_type="application/json")
+    with pytest.raises(PlatformError, match="expected JSON, got application/json"):
+        github.poll(account, FIRST_POLL)
+
+
+def test_a_malformed_second_page_fails_the_poll(
+    paged: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    mock.get(
+        STARRED_URL, json=load("starred_page1.json"), headers=ok_headers(link_header=link(next=2))
+    )
+    mock.get(page_url(2), json=load("starred_missing_owner_id.json"))
+    with pytest.raises(PlatformError, match=r"1\.repo\.owner\.id"):
+        paged.poll(account, polled("1"))
+
+
+ERROR_PATHS: dict[str, tuple[dict[str, Any], type[ConnectorError]]] = {
+    "401": ({"status": 401, "json": load("error_401_bad_credentials.json")}, AuthExpired),
+    "403-primary": (
+        {
+            "status": 403,
+            "json": load("error_403_rate_limit.json"),
+            "headers": {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(RESET)},
+        },
+        RateLimited,
+    ),
+    "403-secondary": (
+        {
+            "status": 403,
+            "json": load("error_403_secondary_rate_limit.json"),
+            "headers": {"retry-after": "60"},
+        },
+        RateLimited,
+    ),
+    "429": ({"status": 429, "json": load("error_403_rate_limit.json")}, RateLimited),
+    "403-forbidden": ({"status": 403, "json": load("error_403_forbidden.json")}, PlatformError),
+    "404": ({"status": 404, "json": {"message": "Not Found"}}, PlatformError),
+    "422-echoing-the-token": (
+        {"status": 422, "json": {"message": f"Validation Failed: bad token {TOKEN}"}},
+        PlatformError,
+    ),
+    "500": ({"status": 500, "json": {"message": f"Server Error for {TOKEN}"}}, TransientError),
+    "connection": (
+        {"body": requests.ConnectionError(f"Authorization: Bearer {TOKEN} was reset")},
+        TransientError,
+    ),
+    "timeout": ({"body": requests.ReadTimeout(f"Bearer {TOKEN} timed out")}, TransientError),
+    "html": ({"body": "<html>Unicorn</html>", "content_type": "text/html"}, PlatformError),
+    "truncated": (
+        {"body": '[{"starred_at": "2026-', "content_type": "application/json"},
+        PlatformError,
+    ),
+    "malformed": ({"json": load("starred_missing_owner_id.json")}, PlatformError),
+    "not-a-list": ({"json": load("starred_not_a_list.json")}, PlatformError),
+}
+
+
+@pytest.mark.parametrize(("answer", "error"), ERROR_PATHS.values(), ids=ERROR_PATHS.keys())
+def test_the_token_never_appears_in_an_error(
+    github: GitHubConnector,
+    mock: responses.RequestsMock,
+    account: AccountRef,
+    now: datetime,
+    answer: dict[str, Any],
+    error: type[ConnectorError],
+) -> None:
+    mock.get(STARRED_URL, **answer)
+    mock.get(USER_URL, **answer)
+    with pytest.raises(error) as polling:
+        github.poll(account, FIRST_POLL)
+    assert TOKEN not in str(polling.value)
+    assert TOKEN not in repr(polling.value)
+    with pytest.raises(error) as linking:  # linking goes the same way
+        github.identify(account.credentials)
+    assert TOKEN not in str(linking.value)
+    assert TOKEN not in repr(linking.value)
+
+
+# ---------------------------------------------------------------------------
+# Over real HTTP: FakeGitHub on 127.0.0.1
+
+
+def test_several_polls_against_fake_github(now: datetime) -> None:
+    harbor = dict(owner_login="harbor-labs", owner_id=98314762, owner_type="Organization")
+    marek = dict(owner_login="mkowalczyk", owner_id=4411203)
+    repos = {
+        "old-1": FakeRepo(id=101, name="old-1", **marek),  # type: ignore[arg-type]
+        "old-2": FakeRepo(id=102, name="old-2", **marek),  # type: ignore[arg-type]
+        "old-3": FakeRepo(id=103, name="old-3", **harbor),  # type: ignore[arg-type]
+        "new-1": FakeRepo(id=201, name="new-1", **marek),  # type: ignore[arg-type]
+        "new-2": FakeRepo(id=202, name="new-2", **harbor),  # type: ignore[arg-type]
+        "new-3": FakeRepo(id=203, name="new-3", **marek),  # type: ignore[arg-type]
+        "new-4": FakeRepo(id=204, name="new-4", **harbor),  # type: ignore[arg-type]
+    }
+    linked_at = now - timedelta(days=2)
+    with FakeGitHub() as fake:
+        fake.add_user("nadia-okafor", TOKEN, user_id=7734521)
+        for hours, name in [(30, "old-1"), (20, "old-2"), (10, "old-3")]:
+            fake.star("nadia-okafor", repos[name], at=linked_at - timedelta(hours=hours))
+        github = GitHubConnector(
+            ConnectorSettings(base_url=fake.base_url, page_size=2), HttpClient(backoff_factor=0)
+        )
+        credentials = Credentials(token=TOKEN)
+        identity = github.identify(credentials)
+        assert identity == Identity(platform_user_id="7734521", handle="nadia-okafor")
+        account = AccountRef(1, identity.platform_user_id, identity.handle, credentials, linked_at)
+
+        # 1. the baseline: the first page only
+        first = github.poll(account, PollState(linked_at=linked_at))
+        assert [e.item_id for e in first.events] == ["103", "102"]
+        assert first.requests == 1
+        assert first.state.baseline_done
+
+        # 2. three new stars: two pages of two, stopping at the page that holds "103"
+        for hours, name in [(1, "new-1"), (2, "new-2"), (3, "new-3")]:
+            fake.star("nadia-okafor", repos[name], at=linked_at + timedelta(hours=hours))
+        second = github.poll(account, first.state)
+        assert [e.item_id for e in second.events] == ["203", "202", "201"]
+        assert [e.liked_at for e in second.events] == [
+            linked_at + timedelta(hours=3),
+            linked_at + timedelta(hours=2),
+            linked_at + timedelta(hours=1),
+        ]
+        assert second.requests == 2
+        assert not second.not_modified
+
+        # 3. nothing new: one conditional request, a 304, not counted by GitHub
+        used = fake.users["nadia-okafor"].used
+        third = github.poll(account, second.state)
+        assert third.not_modified
+        assert (third.events, third.requests) == ([], 1)
+        assert third.state == second.state
+        assert fake.users["nadia-okafor"].used == used
+
+        # 4. one more star, on an organisation's repository
+        fake.star("nadia-okafor", repos["new-4"], at=linked_at + timedelta(hours=4))
+        fourth = github.poll(account, third.state)
+        assert fourth.requests == 1
+        [event] = fourth.events
+        assert (event.item_id, event.creator_id, event.creator_handle) == (
+            "204",
+            "98314762",
+            "harbor-labs",
+        )
+        assert event.item_url == "https://github.com/harbor-labs/new-4"
+        assert fourth.state.known[:5] == ("204", "203", "202", "201", "103")
+
+        # 5. rate limited, then revoked
+        until = now + timedelta(minutes=20)
+        fake.rate_limit("nadia-okafor", until)
+        with pytest.raises(RateLimited) as limited:
+            github.poll(account, fourth.state)
+        assert limited.value.retry_at == until
+        fake.rate_limit("nadia-okafor", now - timedelta(seconds=1))
+        fake.revoke("nadia-okafor")
+        with pytest.raises(AuthExpired) as revoked:
+            github.poll(account, fourth.state)
+        for exc in (limited.value, revoked.value):
+            assert TOKEN not in str(exc)
+
+        assert fake.overlaps == []

@@ -1,0 +1,546 @@
+"""trickle.connectors.http: rate-limit dialects, the status policy, and the shared HTTP client."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+import responses
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trickle.connectors.base import AuthExpired, PlatformError, RateLimited, TransientError
+from trickle.connectors.http import (
+    DEFAULT_RETRY_AFTER,
+    DEFAULT_STATUS_POLICY,
+    USER_AGENT,
+    Action,
+    HttpClient,
+    RateLimit,
+    action_for,
+    json_body,
+    parse_rate_limit,
+    parse_reset,
+)
+from trickle.testing.fakeplatform import FakePlatform, FakeResponse, Request, route
+
+NOW = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)  # the ``now`` fixture's instant
+EPOCH_NOW = int(NOW.timestamp())
+URL = "https://api.example.org/v1/likes"
+SECRET = "tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+def fast_client(**kwargs: object) -> HttpClient:
+    """An HttpClient whose retries do not sleep."""
+    return HttpClient(backoff_factor=0, **kwargs)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------
+# parse_rate_limit: every dialect into one RateLimit
+
+
+class TestParseRateLimit:
+    def test_github_x_ratelimit_headers_with_an_epoch_reset(self) -> None:
+        headers = {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4987",
+            "x-ratelimit-used": "13",
+            "x-ratelimit-reset": str(EPOCH_NOW + 1800),
+            "x-ratelimit-resource": "core",
+        }
+        assert parse_rate_limit(headers, NOW) == RateLimit(
+            limit=5000, remaining=4987, reset_at=NOW + timedelta(seconds=1800)
+        )
+
+    def test_header_names_are_case_insensitive(self) -> None:
+        headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0"}
+        limits = parse_rate_limit(headers, NOW)
+        assert (limits.limit, limits.remaining) == (100, 0)
+
+    def test_twitter_x_rate_limit_headers(self) -> None:
+        headers = {
+            "x-rate-limit-limit": "75",
+            "x-rate-limit-remaining": "0",
+            "x-rate-limit-reset": "1792070100",
+        }
+        assert parse_rate_limit(headers, NOW) == RateLimit(
+            limit=75, remaining=0, reset_at=datetime.fromtimestamp(1792070100, UTC)
+        )
+
+    def test_ietf_ratelimit_headers_with_a_delta_reset(self) -> None:
+        headers = {"RateLimit-Limit": "100", "RateLimit-Remaining": "7", "RateLimit-Reset": "30"}
+        assert parse_rate_limit(headers, NOW) == RateLimit(
+            limit=100, remaining=7, reset_at=NOW + timedelta(seconds=30)
+        )
+
+    def test_bluesky_ratelimit_headers_with_an_epoch_reset(self) -> None:
+        headers = {
+            "ratelimit-limit": "3000",
+            "ratelimit-remaining": "0",
+            "ratelimit-reset": str(EPOCH_NOW + 240),
+            "ratelimit-policy": "3000;w=300",
+        }
+        limits = parse_rate_limit(headers, NOW)
+        assert limits.reset_at == NOW + timedelta(seconds=240)
+        assert limits.exhausted
+
+    def test_the_combined_ratelimit_header(self) -> None:
+        headers = {"RateLimit": "limit=100, remaining=0, reset=30"}
+        assert parse_rate_limit(headers, NOW) == RateLimit(
+            limit=100, remaining=0, reset_at=NOW + timedelta(seconds=30)
+        )
+
+    def test_separate_headers_win_over_the_combined_one(self) -> None:
+        headers = {
+            "RateLimit": "limit=100, remaining=50, reset=30",
+            "x-ratelimit-remaining": "3",
+            "x-ratelimit-reset": str(EPOCH_NOW + 600),
+        }
+        limits = parse_rate_limit(headers, NOW)
+        assert (limits.limit, limits.remaining) == (100, 3)
+        assert limits.reset_at == NOW + timedelta(seconds=600)
+
+    def test_mastodon_iso_8601_reset(self) -> None:
+        headers = {
+            "X-RateLimit-Limit": "300",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": "2026-10-15T12:05:00.000Z",
+        }
+        assert parse_rate_limit(headers, NOW).reset_at == datetime(2026, 10, 15, 12, 5, tzinfo=UTC)
+
+    def test_an_iso_8601_reset_with_an_offset_is_read_as_utc(self) -> None:
+        limits = parse_rate_limit({"x-ratelimit-reset": "2026-10-15T14:05:00+02:00"}, NOW)
+        assert limits.reset_at == datetime(2026, 10, 15, 12, 5, tzinfo=UTC)
+        assert limits.reset_at is not None
+        assert limits.reset_at.tzinfo == UTC
+
+    def test_retry_after_in_seconds(self) -> None:
+        assert parse_rate_limit({"Retry-After": "120"}, NOW).retry_after == NOW + timedelta(
+            seconds=120
+        )
+
+    def test_retry_after_as_an_http_date(self) -> None:
+        limits = parse_rate_limit({"retry-after": "Thu, 15 Oct 2026 12:03:30 GMT"}, NOW)
+        assert limits.retry_after == datetime(2026, 10, 15, 12, 3, 30, tzinfo=UTC)
+
+    def test_values_from_a_billion_up_are_unix_times_and_smaller_ones_deltas(self) -> None:
+        assert parse_reset("1000000000", NOW) == datetime.fromtimestamp(1_000_000_000, UTC)
+        assert parse_reset("999999", NOW) == NOW + timedelta(seconds=999_999)
+        assert parse_reset("0", NOW) == NOW
+        assert parse_reset(None, NOW) is None
+
+    def test_no_headers_means_nothing_known(self) -> None:
+        limits = parse_rate_limit({}, NOW)
+        assert limits == RateLimit()
+        assert not limits.exhausted
+
+    def test_it_reads_the_clock_when_not_told_the_time(self, now: datetime) -> None:
+        assert parse_rate_limit({"retry-after": "5"}).retry_after == now + timedelta(seconds=5)
+
+    @pytest.mark.parametrize(
+        "value", ["", "  ", "soon", "-5", "inf", "nan", "1e400", "99999999999999", "12:00"]
+    )
+    @pytest.mark.parametrize(
+        "name", ["x-ratelimit-remaining", "x-ratelimit-reset", "retry-after", "ratelimit"]
+    )
+    def test_unreadable_values_are_ignored(self, name: str, value: str) -> None:
+        limits = parse_rate_limit({name: value, "x-ratelimit-limit": "60"}, NOW)
+        assert limits.limit == 60
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "x-ratelimit-limit",
+                    "x-ratelimit-remaining",
+                    "x-ratelimit-reset",
+                    "x-rate-limit-reset",
+                    "ratelimit-reset",
+                    "ratelimit",
+                    "retry-after",
+                ]
+            ),
+            st.one_of(
+                st.text(max_size=40),
+                st.integers(min_value=-(10**20), max_value=10**20).map(str),
+                st.floats(allow_nan=True, allow_infinity=True).map(str),
+                st.sampled_from(["2026-10-15T12:05:00Z", "Thu, 15 Oct 2026 12:03:30 GMT"]),
+            ),
+        )
+    )
+    def test_any_header_value_parses_without_raising(self, headers: dict[str, str]) -> None:
+        parse_rate_limit(headers, NOW)
+
+
+class TestRateLimit:
+    def test_exhausted_only_when_the_platform_says_none_are_left(self) -> None:
+        assert RateLimit(remaining=0).exhausted
+        assert not RateLimit(remaining=1).exhausted
+        assert not RateLimit().exhausted
+
+    def test_wait_until_prefers_retry_after_then_reset_then_a_minute(self) -> None:
+        later = NOW + timedelta(minutes=5)
+        much_later = NOW + timedelta(minutes=50)
+        assert RateLimit(reset_at=much_later, retry_after=later).wait_until(NOW) == later
+        assert RateLimit(reset_at=much_later).wait_until(NOW) == much_later
+        assert RateLimit().wait_until(NOW) == NOW + DEFAULT_RETRY_AFTER
+        assert timedelta(minutes=1) == DEFAULT_RETRY_AFTER
+
+
+# ---------------------------------------------------------------------------
+# action_for: the status policy as a table
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (200, Action.OK),
+        (201, Action.OK),
+        (204, Action.OK),
+        (304, Action.NOT_MODIFIED),
+        (401, Action.REAUTH),
+        (403, Action.FORBIDDEN),
+        (408, Action.RETRY_LATER),
+        (429, Action.RATE_LIMIT),
+        (500, Action.RETRY_LATER),
+        (502, Action.RETRY_LATER),
+        (503, Action.RETRY_LATER),
+        (504, Action.RETRY_LATER),
+        (599, Action.RETRY_LATER),
+        (400, Action.FAIL),
+        (404, Action.FAIL),
+        (410, Action.FAIL),
+        (422, Action.FAIL),
+        (302, Action.FAIL),
+    ],
+)
+def test_default_status_policy(status: int, action: Action) -> None:
+    assert action_for(status) is action
+
+
+def test_a_connector_can_bring_its_own_policy() -> None:
+    # e.g. a platform that answers 404 for "this user has no likes yet"
+    policy = {**DEFAULT_STATUS_POLICY, 404: Action.OK, 400: Action.REAUTH}
+    assert action_for(404, policy) is Action.OK
+    assert action_for(400, policy) is Action.REAUTH
+    assert action_for(503, policy) is Action.RETRY_LATER  # 5xx stays retryable
+    assert action_for(418, policy) is Action.FAIL
+
+
+# ---------------------------------------------------------------------------
+# HttpClient over `responses`
+
+
+class TestHttpClientRequests:
+    @responses.activate
+    def test_sends_its_user_agent(self) -> None:
+        responses.get(URL, json=[])
+        fast_client().get(URL)
+        user_agent = responses.calls[0].request.headers["User-Agent"]
+        assert user_agent == USER_AGENT
+        assert user_agent.startswith("trickle/")
+
+    @responses.activate
+    def test_a_custom_user_agent(self) -> None:
+        responses.get(URL, json=[])
+        fast_client(user_agent="operator-bot/2.0 (+https://pay.example.org)").get(URL)
+        assert (
+            responses.calls[0].request.headers["User-Agent"]
+            == "operator-bot/2.0 (+https://pay.example.org)"
+        )
+
+    @responses.activate
+    def test_sends_if_none_match_with_the_etag(self) -> None:
+        responses.get(URL, status=304, headers={"ETag": 'W/"a1b2"'})
+        response = fast_client().get(URL, etag='W/"a1b2"')
+        assert responses.calls[0].request.headers["If-None-Match"] == 'W/"a1b2"'
+        assert response.status_code == 304  # not an error: the caller decides
+
+    @responses.activate
+    def test_sends_no_if_none_match_without_an_etag(self) -> None:
+        responses.get(URL, json=[])
+        fast_client().get(URL, etag=None)
+        assert "If-None-Match" not in responses.calls[0].request.headers
+
+    @responses.activate
+    def test_sends_the_callers_headers_and_params(self) -> None:
+        responses.get(URL, json=[])
+        fast_client().get(
+            URL, params={"limit": 40, "max_id": "1099"}, headers={"Accept": "application/json"}
+        )
+        request = responses.calls[0].request
+        assert request.url == f"{URL}?limit=40&max_id=1099"
+        assert request.headers["Accept"] == "application/json"
+
+    @responses.activate
+    def test_every_request_has_a_timeout(self) -> None:
+        responses.get(URL, json=[])
+        client = fast_client(timeout=7.5)
+        client.get(URL)
+        client.get(URL, timeout=2.0)
+        assert responses.calls[0].request.req_kwargs["timeout"] == 7.5
+        assert responses.calls[1].request.req_kwargs["timeout"] == 2.0
+
+    def test_each_thread_gets_its_own_session(self) -> None:
+        client = fast_client()
+        here = client.session
+        assert client.session is here
+        elsewhere: list[requests.Session] = []
+        thread = threading.Thread(target=lambda: elsewhere.append(client.session))
+        thread.start()
+        thread.join()
+        assert elsewhere[0] is not here
+        assert elsewhere[0].headers["User-Agent"] == USER_AGENT
+
+
+class TestHttpClientRetries:
+    @responses.activate
+    def test_retries_a_5xx_and_returns_the_answer_that_follows(self) -> None:
+        responses.get(URL, status=503)
+        responses.get(URL, status=502)
+        responses.get(URL, json=[{"id": 1}])
+        response = fast_client().get(URL)
+        assert response.json() == [{"id": 1}]
+        assert len(responses.calls) == 3
+
+    @responses.activate
+    def test_gives_up_after_the_retries_with_a_transient_error(self) -> None:
+        responses.get(URL, status=500, json={"message": "Server Error"})
+        with pytest.raises(TransientError, match="500 Server Error"):
+            fast_client(retries=3).get(URL)
+        assert len(responses.calls) == 4  # the request and three retries
+
+    @responses.activate
+    def test_the_number_of_retries_is_configurable(self) -> None:
+        responses.get(URL, status=504)
+        with pytest.raises(TransientError):
+            fast_client(retries=1).get(URL)
+        assert len(responses.calls) == 2
+
+    @pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 429])
+    @responses.activate
+    def test_does_not_retry_4xx(self, status: int, now: datetime) -> None:
+        responses.get(URL, status=status, json={"message": "no"})
+        with pytest.raises((AuthExpired, RateLimited, PlatformError)):
+            fast_client().get(URL)
+        assert len(responses.calls) == 1
+
+
+class TestHttpClientErrors:
+    @responses.activate
+    def test_401_asks_for_relinking(self) -> None:
+        responses.get(URL, status=401, json={"message": "Bad credentials"})
+        with pytest.raises(AuthExpired, match=r"401 Bad credentials.*relink"):
+            fast_client().get(URL)
+
+    @responses.activate
+    def test_429_is_rate_limited_until_the_reset(self, now: datetime) -> None:
+        reset = EPOCH_NOW + 900
+        responses.get(URL, status=429, headers={"x-ratelimit-reset": str(reset)})
+        with pytest.raises(RateLimited) as caught:
+            fast_client().get(URL)
+        assert caught.value.retry_at == datetime.fromtimestamp(reset, UTC)
+        assert caught.value.scope == "account"
+
+    @responses.activate
+    def test_429_without_headers_waits_a_minute(self, now: datetime) -> None:
+        responses.get(URL, status=429)
+        with pytest.raises(RateLimited) as caught:
+            fast_client().get(URL)
+        assert caught.value.retry_at == now + timedelta(minutes=1)
+
+    @responses.activate
+    def test_the_rate_limit_scope_is_passed_through(self, now: datetime) -> None:
+        responses.get(URL, status=429, headers={"Retry-After": "30"})
+        with pytest.raises(RateLimited) as caught:
+            fast_client().get(URL, rate_limit_scope="app")
+        assert caught.value.scope == "app"
+        assert caught.value.retry_at == now + timedelta(seconds=30)
+
+    @responses.activate
+    def test_403_with_no_requests_left_is_rate_limited(self, now: datetime) -> None:
+        reset = EPOCH_NOW + 1200
+        responses.get(
+            URL,
+            status=403,
+            headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+        )
+        with pytest.raises(RateLimited) as caught:
+            fast_client().get(URL)
+        assert caught.value.retry_at == datetime.fromtimestamp(reset, UTC)
+
+    @responses.activate
+    def test_403_with_retry_after_is_rate_limited(self, now: datetime) -> None:
+        responses.get(URL, status=403, headers={"retry-after": "90"})
+        with pytest.raises(RateLimited) as caught:
+            fast_client().get(URL)
+        assert caught.value.retry_at == now + timedelta(seconds=90)
+
+    @responses.activate
+    def test_403_saying_rate_limit_is_rate_limited_for_a_minute(self, now: datetime) -> None:
+        responses.get(
+            URL,
+            status=403,
+            json={"message": "You have exceeded a secondary rate limit."},
+            headers={"x-ratelimit-remaining": "4210"},
+        )
+        with pytest.raises(RateLimited) as caught:
+            fast_client().get(URL)
+        assert caught.value.retry_at == now + timedelta(minutes=1)
+
+    @responses.activate
+    def test_any_other_403_is_a_platform_error(self, now: datetime) -> None:
+        responses.get(URL, status=403, json={"message": "Resource not accessible"})
+        with pytest.raises(PlatformError, match="403 Resource not accessible"):
+            fast_client().get(URL)
+
+    @pytest.mark.parametrize("status", [400, 404, 410, 422])
+    @responses.activate
+    def test_unexpected_statuses_are_platform_errors_with_the_platforms_message(
+        self, status: int
+    ) -> None:
+        responses.get(URL, status=status, json={"error_description": "no such user"})
+        with pytest.raises(PlatformError) as caught:
+            fast_client().get(URL)
+        assert str(caught.value) == f"GET {URL}: {status} no such user"
+
+    @responses.activate
+    def test_408_is_transient(self) -> None:
+        responses.get(URL, status=408)
+        with pytest.raises(TransientError):
+            fast_client().get(URL)
+
+    @responses.activate
+    def test_a_connection_error_is_transient_and_does_not_echo_its_text(self) -> None:
+        responses.get(URL, body=requests.ConnectionError(f"reset while sending {SECRET}"))
+        with pytest.raises(TransientError) as caught:
+            fast_client().get(URL, secrets=[SECRET])
+        assert str(caught.value) == f"GET {URL}: ConnectionError"
+
+    @responses.activate
+    def test_a_timeout_is_transient(self) -> None:
+        responses.get(URL, body=requests.ReadTimeout("read timed out"))
+        with pytest.raises(TransientError, match="ReadTimeout"):
+            fast_client().get(URL)
+
+    @responses.activate
+    def test_other_request_failures_are_platform_errors(self) -> None:
+        responses.get(URL, body=requests.TooManyRedirects("Exceeded 30 redirects."))
+        with pytest.raises(PlatformError, match="Exceeded 30 redirects"):
+            fast_client().get(URL)
+
+    @responses.activate
+    def test_secrets_echoed_by_the_platform_are_redacted(self) -> None:
+        responses.get(URL, status=404, json={"message": f"no user for token {SECRET}"})
+        with pytest.raises(PlatformError) as caught:
+            fast_client().get(URL, secrets=[SECRET])
+        assert SECRET not in str(caught.value)
+        assert "no user for token ***" in str(caught.value)
+
+    @responses.activate
+    def test_secrets_in_the_url_are_redacted(self) -> None:
+        url = f"{URL}?access_token={SECRET}"
+        responses.get(url, status=401, json={"message": "Bad credentials"})
+        with pytest.raises(AuthExpired) as caught:
+            fast_client().get(url, secrets=[SECRET])
+        assert SECRET not in str(caught.value)
+        assert "access_token=***" in str(caught.value)
+
+    @responses.activate
+    def test_a_non_json_error_body_leaves_the_status_alone(self) -> None:
+        responses.get(URL, status=404, body="<html><body>Not Found</body></html>")
+        with pytest.raises(PlatformError) as caught:
+            fast_client().get(URL)
+        assert str(caught.value) == f"GET {URL}: 404"
+
+
+# ---------------------------------------------------------------------------
+# json_body
+
+
+class TestJsonBody:
+    @responses.activate
+    def test_returns_the_json(self) -> None:
+        responses.get(URL, json={"data": [1, 2]})
+        assert json_body(fast_client().get(URL)) == {"data": [1, 2]}
+
+    @responses.activate
+    def test_an_html_page_is_a_platform_error(self) -> None:
+        page = "<!DOCTYPE html><html><head><title>Unicorn!</title></head><body></body></html>"
+        responses.get(URL, body=page, content_type="text/html; charset=utf-8")
+        with pytest.raises(PlatformError) as caught:
+            json_body(fast_client().get(URL))
+        assert str(caught.value) == (
+            f"GET {URL}: expected JSON, got text/html; charset=utf-8 ({len(page)} bytes)"
+        )
+
+    @responses.activate
+    def test_truncated_json_is_a_platform_error(self) -> None:
+        responses.get(URL, body='[{"id": 1}, {"id": 2', content_type="application/json")
+        with pytest.raises(PlatformError, match="expected JSON, got application/json"):
+            json_body(fast_client().get(URL))
+
+    @responses.activate
+    def test_an_empty_body_is_a_platform_error(self) -> None:
+        responses.get(URL, body="", content_type="application/json")
+        with pytest.raises(PlatformError, match=r"\(0 bytes\)"):
+            json_body(fast_client().get(URL))
+
+
+# ---------------------------------------------------------------------------
+# The real thing: urllib3 retrying against a server on 127.0.0.1
+
+
+class Flaky(FakePlatform):
+    """Answers 503 to the first ``failures`` requests, then 200."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    @route("GET", "/flaky")
+    def flaky(self, request: Request) -> FakeResponse:
+        with self.lock:
+            self.failures -= 1
+            failing = self.failures >= 0
+        if failing:
+            return FakeResponse(503, {"message": "Service Unavailable"}, {"Retry-After": "1"})
+        return FakeResponse(200, {"ok": True})
+
+    @route("GET", "/gone")
+    def gone(self, request: Request) -> FakeResponse:
+        return FakeResponse(404, {"message": "Not Found"})
+
+
+class TestOverRealHttp:
+    def test_urllib3_retries_5xx(self) -> None:
+        with Flaky(failures=2) as server:
+            response = fast_client().get(f"{server.base_url}/flaky")
+            assert response.json() == {"ok": True}
+            assert server.total_requests == 3
+
+    def test_urllib3_gives_up_after_the_retries(self) -> None:
+        with Flaky(failures=10) as server:
+            with pytest.raises(TransientError, match="503 Service Unavailable"):
+                fast_client(retries=2).get(f"{server.base_url}/flaky")
+            assert server.total_requests == 3
+
+    def test_urllib3_does_not_retry_4xx(self) -> None:
+        with Flaky(failures=0) as server:
+            with pytest.raises(PlatformError):
+                fast_client().get(f"{server.base_url}/gone")
+            assert server.total_requests == 1
+
+    def test_a_refused_connection_is_transient(self) -> None:
+        with socket.socket() as probe:  # find a port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"http://127.0.0.1:{port}/likes?token={SECRET}"
+        with pytest.raises(TransientError) as caught:
+            fast_client(retries=1, timeout=2).get(url, secrets=[SECRET])
+        expected = f"GET http://127.0.0.1:{port}/likes?token=***: ConnectionError"
+        assert str(caught.value) == expected

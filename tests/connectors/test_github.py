@@ -482,12 +482,27 @@ def test_a_secondary_rate_limit_without_retry_after_waits_at_least_a_minute(
     assert caught.value.retry_at >= now + timedelta(minutes=1)
 
 
-def test_a_403_that_is_not_a_rate_limit_is_a_platform_error(
+def test_a_403_that_is_not_a_rate_limit_asks_for_a_token_that_may_read_stars(
     github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
 ) -> None:
     mock.get(STARRED_URL, status=403, json=load("error_403_forbidden.json"))
-    with pytest.raises(PlatformError, match="403 Resource not accessible"):
+    with pytest.raises(AuthExpired, match=r"403 Resource not accessible.*lacks permission"):
         github.poll(account, FIRST_POLL)
+
+
+def test_a_next_link_to_another_host_is_not_followed_with_the_token(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    elsewhere = '<https://evil.example/user/starred?page=2>; rel="next"'
+    mock.get(STARRED_URL, json=load("starred_page1.json"), headers={"Link": elsewhere})
+    with pytest.raises(PlatformError, match="points to another host"):
+        github.poll(account, polled("not-on-this-page"))
+    assert len(mock.calls) == 1
+
+
+def test_an_account_without_a_stored_token_must_be_relinked(github: GitHubConnector) -> None:
+    with pytest.raises(AuthExpired, match="no GitHub token"):
+        github.identify(Credentials())
 
 
 def test_a_5xx_is_retried_then_the_poll_goes_on(
@@ -661,7 +676,7 @@ ERROR_PATHS: dict[str, tuple[dict[str, Any], type[ConnectorError]]] = {
         RateLimited,
     ),
     "429": ({"status": 429, "json": load("error_403_rate_limit.json")}, RateLimited),
-    "403-forbidden": ({"status": 403, "json": load("error_403_forbidden.json")}, PlatformError),
+    "403-forbidden": ({"status": 403, "json": load("error_403_forbidden.json")}, AuthExpired),
     "404": ({"status": 404, "json": {"message": "Not Found"}}, PlatformError),
     "422-echoing-the-token": (
         {"status": 422, "json": {"message": f"Validation Failed: bad token {TOKEN}"}},

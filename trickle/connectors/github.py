@@ -20,20 +20,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StringConstraints, TypeAdapter
+import requests
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StrictInt,
+    StringConstraints,
+    TypeAdapter,
+)
 
 from trickle.connectors.base import (
     AccountRef,
+    AuthExpired,
     Connector,
     Identity,
     Page,
+    PlatformError,
     PollResult,
     PollState,
     Tier,
     collect_new,
 )
-from trickle.connectors.http import json_body
+from trickle.connectors.http import Forbidden, json_body
 from trickle.connectors.payloads import parse_payload
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
@@ -63,7 +74,7 @@ class _Repo(_Payload):
 
 
 class _Star(_Payload):
-    starred_at: datetime
+    starred_at: AwareDatetime
     repo: _Repo
 
 
@@ -74,6 +85,13 @@ class _User(_Payload):
 
 _STARS = TypeAdapter(list[_Star])
 _USER = TypeAdapter(_User)
+
+
+def _token(credentials: Credentials) -> str:
+    token = credentials.get("token")
+    if not token:
+        raise AuthExpired("no GitHub token is stored for this account: link it again")
+    return token
 
 
 class GitHubConnector(Connector):
@@ -101,17 +119,34 @@ class GitHubConnector(Connector):
     def _headers(self, credentials: Credentials, accept: str) -> dict[str, str]:
         return {
             "Accept": accept,
-            "Authorization": f"Bearer {credentials['token']}",
+            "Authorization": f"Bearer {_token(credentials)}",
             "X-GitHub-Api-Version": API_VERSION,
         }
 
     def _get(self, url: str, credentials: Credentials, **kwargs: Any) -> Any:
-        return self.http.get(
-            url,
-            secrets=credentials.secret_values(),
-            rate_limit_scope=self.rate_limit_scope,
-            **kwargs,
-        )
+        try:
+            return self.http.get(
+                url,
+                secrets=credentials.secret_values(),
+                rate_limit_scope=self.rate_limit_scope,
+                **kwargs,
+            )
+        except Forbidden as exc:
+            # "Resource not accessible by personal access token": the token works but
+            # may not read stars. Only the user can fix that, by linking a better token.
+            raise AuthExpired(f"{exc}: the token lacks permission to read stars") from None
+
+    def _next_link(self, response: requests.Response) -> str | None:
+        """The ``rel="next"`` URL, only if it stays on the API host (the token goes with it)."""
+        url = response.links.get("next", {}).get("url")
+        if url is None:
+            return None
+        if urlsplit(url)[:2] != urlsplit(self.base_url)[:2]:
+            raise PlatformError(
+                f"GET /user/starred: the next page link points to another host "
+                f"({urlsplit(url).netloc}); not following it with the account's token"
+            )
+        return str(url)
 
     def identify(self, credentials: Credentials) -> Identity:
         """``GET /user``: the numeric id and login of the token's owner."""
@@ -155,7 +190,7 @@ class GitHubConnector(Connector):
                     first = False
                 observed = clock.now()
                 stars = parse_payload(_STARS, json_body(response), where="GET /user/starred")
-                url = response.links.get("next", {}).get("url")
+                url = self._next_link(response)
                 params = None  # the next link carries them
                 yield Page([self._event(star, observed) for star in stars], has_next=bool(url))
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -115,6 +116,10 @@ def parse_rate_limit(headers: Mapping[str, str], now: datetime | None = None) ->
                 reset = None
     retry_after = parse_reset(_header(headers, "retry-after"), now)
     return RateLimit(limit=limit, remaining=remaining, reset_at=reset, retry_after=retry_after)
+
+
+class Forbidden(PlatformError):
+    """A 403 that is not a rate limit: the credentials lack a permission the poll needs."""
 
 
 class Action(Enum):
@@ -247,7 +252,7 @@ class HttpClient:
         if action in (Action.OK, Action.NOT_MODIFIED):
             return
         now = clock.now()
-        where = redact(f"{response.request.method} {response.url}", secrets)
+        where = redact(f"{response.request.method} {_without_query(response.url)}", secrets)
         detail = redact(_error_detail(response), secrets)
         status = f"{response.status_code}{' ' + detail if detail else ''}"
         if action is Action.REAUTH:
@@ -264,6 +269,8 @@ class HttpClient:
             raise RateLimited(
                 f"{where}: {status}: rate limited", limits.wait_until(now), rate_limit_scope
             )
+        if action is Action.FORBIDDEN:
+            raise Forbidden(f"{where}: {status}")
         raise PlatformError(f"{where}: {status}")
 
 
@@ -288,5 +295,11 @@ def json_body(response: requests.Response) -> Any:
     except (ValueError, json.JSONDecodeError):
         kind = response.headers.get("Content-Type", "unknown content type")
         raise PlatformError(
-            f"GET {response.url}: expected JSON, got {kind} ({len(response.content)} bytes)"
+            f"GET {_without_query(response.url)}: expected JSON, got {kind} "
+            f"({len(response.content)} bytes)"
         ) from None
+
+
+def _without_query(url: str) -> str:
+    """``url`` without its query string, which may carry an API key (Flickr's ``api_key``)."""
+    return urlsplit(url)._replace(query="", fragment="").geturl()

@@ -49,19 +49,24 @@ class IngestResult:
 
 
 def split_baseline(
-    events: Iterable[LikeEvent], linked_at: datetime
+    events: Iterable[LikeEvent], linked_at: datetime, *, first_poll: bool = True
 ) -> tuple[list[LikeEvent], list[LikeEvent]]:
-    """Separate a first poll's likes into (made after linking, baseline).
+    """Separate a poll's likes into (made after linking, baseline).
 
-    Only a like whose platform-reported time is at or after the link counts;
-    a like without a time cannot be told from an old one, so it is baseline.
+    A like whose platform-reported time is before the link is baseline on
+    every poll (an old star can resurface when a newer one is removed). A
+    like without a time cannot be told from an old one on the first poll, so
+    it is baseline there; on later polls it is new, since paging stops at
+    known items.
     """
     after, before = [], []
     for event in events:
-        if event.liked_at is not None and event.liked_at >= linked_at:
-            after.append(event)
-        else:
+        if event.liked_at is not None:
+            (after if event.liked_at >= linked_at else before).append(event)
+        elif first_poll:
             before.append(event)
+        else:
+            after.append(event)
     return after, before
 
 
@@ -138,11 +143,10 @@ def ingest_poll(
     user_id: int,
     account_id: int,
     events: Sequence[LikeEvent],
-    baseline_since: datetime | None,
+    linked_at: datetime,
+    first_poll: bool,
 ) -> IngestResult:
-    """Store a poll's likes; on the account's first poll, ``baseline_since`` is its link time."""
-    baseline: list[LikeEvent] = []
-    if baseline_since is not None:
-        events, baseline = split_baseline(events, baseline_since)
+    """Store a poll's likes, keeping those made before the account was linked as baseline."""
+    events, baseline = split_baseline(events, linked_at, first_poll=first_poll)
     result = store_flattrs(session, user_id=user_id, account_id=account_id, events=events)
     return result + IngestResult(baseline=len(baseline))

@@ -107,6 +107,15 @@ def _state(ctx: typer.Context) -> State:
     return ctx.find_root().obj  # type: ignore[no-any-return]
 
 
+def _app(ctx: typer.Context) -> App:
+    """The App, after checking the database is initialized and current."""
+    from trickle.core.schema import require_current
+
+    app = _state(ctx).app
+    require_current(app.db.engine)
+    return app
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
@@ -229,11 +238,9 @@ def poll(
     as_json: JsonOption = False,
 ) -> None:
     """Poll accounts now, whatever their schedule, and report what each one found."""
-    from trickle.core.schema import require_current
     from trickle.polling import Poller
 
-    app = _state(ctx).app
-    require_current(app.db.engine)
+    app = _app(ctx)
     if platform is not None:
         app.registry.load(platform)
     if user is not None:
@@ -275,11 +282,9 @@ def link(
 ) -> None:
     """Link a platform account with a token obtained from the platform."""
     from trickle.core.credentials import Credentials
-    from trickle.core.schema import require_current
     from trickle.linking import link_account
 
-    app = _state(ctx).app
-    require_current(app.db.engine)
+    app = _app(ctx)
     result = link_account(app, platform, user, Credentials(token=token.strip()))
     claimed = result.claim
     if as_json:
@@ -323,7 +328,7 @@ def users_add(
     """Add a user with a monthly budget."""
     from trickle.core.users import add_user
 
-    app = _state(ctx).app
+    app = _app(ctx)
     amount = parse_money(budget, currency or app.settings.currency)
     if currency and amount.currency != currency.upper():
         raise TrickleError(f"--budget is in {amount.currency} but --currency says {currency}")
@@ -341,7 +346,7 @@ def users_budget(
     """Change a user's monthly budget (the one in force at a month's end applies)."""
     from trickle.core.users import get_user, set_budget
 
-    app = _state(ctx).app
+    app = _app(ctx)
     with app.db.session() as session:
         user = get_user(session, name)
         new = parse_money(amount, user.currency)
@@ -362,7 +367,7 @@ def users_fund(
     """Record money a user paid in."""
     from trickle.core.users import fund, get_user
 
-    app = _state(ctx).app
+    app = _app(ctx)
     with app.db.session() as session:
         user = get_user(session, name)
         money = parse_money(amount, user.currency)
@@ -378,7 +383,7 @@ def users_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Users with budget, funds, reserved and available funds."""
     from trickle.core.users import list_users
 
-    app = _state(ctx).app
+    app = _app(ctx)
     with app.db.reader() as session:
         rows = list_users(session)
     if as_json:
@@ -419,7 +424,7 @@ def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Linked accounts with their poll status."""
     from trickle.core.models import LinkedAccount, User
 
-    app = _state(ctx).app
+    app = _app(ctx)
     with app.db.reader() as session:
         rows = session.execute(
             select(LinkedAccount, User.name)
@@ -497,7 +502,7 @@ def events_import(
     """Import likes from a JSON Lines file; one bad line and nothing is stored."""
     from trickle.core.importer import import_events
 
-    app = _state(ctx).app
+    app = _app(ctx)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -531,7 +536,7 @@ def creators_claim(
     from trickle.core.escrow import claim_creator
     from trickle.core.users import get_user
 
-    app = _state(ctx).app
+    app = _app(ctx)
     with app.db.session() as session:
         owner = get_user(session, user)
         result = claim_creator(session, platform=platform, platform_id=creator_id, user_id=owner.id)
@@ -560,7 +565,7 @@ def expire(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Return reserved shares older than escrow_days to their likers."""
     from trickle.core.escrow import expire_reserved
 
-    app = _state(ctx).app
+    app = _app(ctx)
     with app.db.session() as session:
         result = expire_reserved(session)
     if as_json:
@@ -575,7 +580,7 @@ def ledger_check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Verify the ledger's invariants; exits 1 and shows the offending rows if one fails."""
     from trickle.core.invariants import CHECKS, check_ledger
 
-    app = _state(ctx).app
+    app = _app(ctx)
     with app.db.reader() as session:
         violations = check_ledger(session)
     if as_json:
@@ -621,12 +626,10 @@ def settle(
 ) -> None:
     """Settle a month: split each user's budget over their flattrs and post it to the ledger."""
     from trickle.core.reports import month_report
-    from trickle.core.schema import require_current
     from trickle.core.settlement import Settlement
 
     period = _period(month)
-    app = _state(ctx).app
-    require_current(app.db.engine)
+    app = _app(ctx)
     settlement = Settlement(app.db, app.settle_options)
     if dry_run:
         closing = settlement.closing(period)
@@ -667,7 +670,7 @@ def report(
     from trickle.core.reports import month_report
 
     period = _period(month)
-    app = _state(ctx).app
+    app = _app(ctx)
     with app.db.reader() as session:
         data = month_report(
             session, period, app.settle_options, currency=app.settings.currency, user=user

@@ -100,7 +100,7 @@ def import_events(
     events, errors = parse_lines(lines)
     names = {e.user for _, e in events}
     ids = (
-        dict(session.execute(select(User.name, User.id).where(User.name.in_(names))).tuples().all())
+        dict(session.execute(select(User.name, User.id).where(User.name.in_(names))).all())
         if names
         else {}
     )

@@ -1,0 +1,375 @@
+"""The `trickle` command, end to end through `main(argv)`, on a SQLite file and a fake GitHub."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from trickle.cli import main
+from trickle.core.clock import clock
+from trickle.testing.fake_github import FakeGitHub, FakeRepo
+
+TOKEN = "ghp_cliTestToken0123456789abcdef"
+
+
+@pytest.fixture
+def github():
+    with FakeGitHub() as fake:
+        yield fake
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github: FakeGitHub) -> Path:
+    """A working directory with its own database, key and fake GitHub."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("TRICKLE_DATABASE_URL", "TRICKLE_SECRET_KEY", "TRICKLE_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRICKLE_CONNECTORS__GITHUB__BASE_URL", github.base_url)
+    monkeypatch.setenv("TRICKLE_FEE_BPS", "100")
+    return tmp_path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_init_creates_the_database_and_a_private_key_file_and_is_safe_twice(env, capsys):
+    code, out, _ = run(capsys, "init")
+    assert code == 0
+    assert "created (schema" in out
+    key = env / "trickle.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    Fernet(key.read_bytes().strip())  # a usable key
+
+    code, out, _ = run(capsys, "init")
+    assert code == 0
+    assert "already at schema" in out
+    assert key.read_bytes().strip()
+
+
+def test_commands_on_an_uninitialized_database_say_to_run_init(env, capsys):
+    code, _, err = run(capsys, "settle", "2026-10")
+    assert code == 1
+    assert "trickle init" in err
+
+
+def test_a_typo_in_a_command_is_a_usage_error(env, capsys):
+    code, _, err = run(capsys, "setle", "2026-10")
+    assert code == 2
+    assert "No such command" in err
+
+
+def test_a_bad_month_is_a_usage_error(env, capsys):
+    run(capsys, "init")
+    code, _, err = run(capsys, "settle", "October")
+    assert code == 2
+    assert "YYYY-MM" in err
+
+
+def test_every_command_has_help(capsys):
+    for argv in (
+        [],
+        ["users"],
+        ["users", "add"],
+        ["accounts", "list"],
+        ["events", "import"],
+        ["settle"],
+        ["report"],
+        ["link"],
+        ["poll"],
+        ["run"],
+        ["ledger", "check"],
+        ["creators", "claim"],
+        ["connectors", "list"],
+        ["expire"],
+        ["demo"],
+        ["init"],
+    ):
+        code, out, _ = run(capsys, *argv, "--help")
+        assert code == 0, argv
+        assert "Usage" in out
+
+
+def test_users_are_added_funded_budgeted_and_listed(env, capsys):
+    run(capsys, "init")
+    assert run(capsys, "users", "add", "alice", "--budget", "5")[0] == 0
+    assert run(capsys, "users", "fund", "alice", "20.00 EUR", "--reference", "r1")[0] == 0
+    code, out, _ = run(capsys, "users", "fund", "alice", "20.00", "--reference", "r1")
+    assert code == 0
+    assert "already credited" in out
+    assert run(capsys, "users", "budget", "alice", "7.50")[0] == 0
+
+    listed = run_json(capsys, "users", "list")
+
+    assert listed == {
+        "users": [
+            {
+                "user": "alice",
+                "currency": "EUR",
+                "budget_minor": 750,
+                "funds_minor": 2000,
+                "reserved_minor": 0,
+                "available_minor": 2000,
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["users", "add", "bob", "--budget", "4.999"], "more decimals than EUR allows"),
+        (["users", "add", "bob", "--budget", "-1"], "must not be negative"),
+        (["users", "add", "bob", "--budget", "5", "--currency", "XYZ"], "unknown currency"),
+        (["users", "fund", "nobody", "5"], "no user called 'nobody'"),
+        (["users", "add", "alice", "--budget", "1"], "already exists"),
+    ],
+)
+def test_bad_user_input_is_a_clear_error(env, capsys, argv, message):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "5")
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert message in " ".join(err.split())
+
+
+def _write_events(path: Path, lines: list[dict | str]) -> Path:
+    path.write_text(
+        "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n"
+    )
+    return path
+
+
+def _event(user: str, item: str, creator: str = "77", liked_at: str = "2026-10-05T10:00:00Z"):
+    return {
+        "user": user,
+        "platform": "github",
+        "item_id": item,
+        "item_url": f"https://github.com/x/{item}",
+        "creator_id": creator,
+        "creator_handle": f"c{creator}",
+        "liked_at": liked_at,
+    }
+
+
+def test_a_month_is_imported_settled_once_and_reported(env, capsys):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "users", "fund", "alice", "10")
+    events = _write_events(env / "likes.jsonl", [_event("alice", f"r{i}") for i in range(3)])
+    assert run_json(capsys, "events", "import", str(events)) == {
+        "lines": 3,
+        "stored": 3,
+        "duplicates": 0,
+    }
+    projected = run_json(capsys, "report", "2026-10")
+    assert {s["state"] for s in projected["shares"]} == {"projected"}
+
+    first = run_json(capsys, "settle", "2026-10")
+    ledger_after_first = run_json(capsys, "ledger", "check")
+    second = run_json(capsys, "settle", "2026-10")
+
+    assert first["result"] == "settled"
+    assert second["result"] == "already_settled"
+    assert first["users"] == second["users"]
+    assert first["shares"] == second["shares"]
+    assert first["users"] == [
+        {
+            "user": "alice",
+            "currency": "EUR",
+            "spent_minor": 300,
+            "fee_minor": 3,
+            "flattrs": 3,
+            "budget_minor": 300,
+            "funds_minor": 1000,
+        }
+    ]
+    assert sum(s["amount_minor"] for s in first["shares"]) == 297
+    assert {s["state"] for s in first["shares"]} == {"reserved"}
+    assert [s["amount_minor"] for s in projected["shares"]] == [
+        s["amount_minor"] for s in first["shares"]
+    ]
+    assert ledger_after_first["ok"] is True
+    code, out, _ = run(capsys, "settle", "2026-10")
+    assert "already settled: nothing changed" in out
+    code, out, _ = run(capsys, "report", "2026-10", "--user", "alice")
+    assert code == 0
+    assert "reserved until" in out
+
+
+def test_a_dry_run_writes_nothing(env, capsys):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "users", "fund", "alice", "10")
+    _write_events(env / "likes.jsonl", [_event("alice", "r1")])
+    run(capsys, "events", "import", "likes.jsonl")
+
+    dry = run_json(capsys, "settle", "2026-10", "--dry-run")
+
+    assert dry["result"] == "dry_run"
+    assert dry["status"] == "open"
+    assert run_json(capsys, "report", "2026-10")["status"] == "open"
+
+
+def test_a_bad_import_line_stores_nothing_and_names_the_line(env, capsys):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    events = _write_events(
+        env / "likes.jsonl",
+        [_event("alice", "r1"), "{not json", _event("zed", "r2"), _event("alice", "r3")],
+    )
+
+    code, _, err = run(capsys, "events", "import", str(events))
+
+    assert code == 1
+    assert "line 2: not JSON" in err
+    assert "line 3: no user called 'zed'" in err
+    assert run_json(capsys, "report", "2026-10")["shares"] == []
+
+
+def test_a_missing_import_file_is_a_clear_error(env, capsys):
+    run(capsys, "init")
+    code, _, err = run(capsys, "events", "import", "nope.jsonl")
+    assert code == 1
+    assert "cannot read nope.jsonl" in err
+
+
+def test_linking_polling_and_listing_accounts_never_show_the_token(env, capsys, github):
+    clock.set(datetime(2026, 10, 1, tzinfo=UTC), frozen=True)
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    old = FakeRepo(1, "old", "someone", 500)
+    github.star("alice-gh", old, datetime(2026, 9, 1, tzinfo=UTC))
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+
+    linked = run_json(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    baseline = run_json(capsys, "poll")
+    github.star("alice-gh", FakeRepo(2, "new", "someone", 500), datetime(2026, 10, 2, tzinfo=UTC))
+    polled = run_json(capsys, "poll", "--user", "alice", "--platform", "github")
+    accounts = run_json(capsys, "accounts", "list")
+    human = [run(capsys, "accounts", "list")[1], run(capsys, "poll")[1]]
+
+    assert linked["platform_user_id"] == "4242"
+    assert linked["handle"] == "alice-gh"
+    assert baseline["accounts"][0]["status"] == "baseline"
+    assert baseline["accounts"][0]["baseline"] == 1
+    assert polled["accounts"][0]["status"] == "ok"
+    assert polled["accounts"][0]["stored"] == 1
+    assert accounts["accounts"][0]["status"] == "active"
+    for text in [json.dumps(x) for x in (linked, baseline, polled, accounts)] + human:
+        assert TOKEN not in text
+    assert TOKEN.encode() not in (env / "trickle.db").read_bytes()
+
+
+def test_a_revoked_token_is_reported_and_the_account_needs_relinking(env, capsys, github):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    github.revoke("alice-gh")
+
+    polled = run_json(capsys, "poll")
+    accounts = run_json(capsys, "accounts", "list")
+
+    assert polled["accounts"][0]["status"] == "auth_expired"
+    assert TOKEN not in json.dumps(polled)
+    assert accounts["accounts"][0]["status"] == "auth_expired"
+
+
+def test_linking_with_a_refused_token_is_a_clear_error(env, capsys, github):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    code, _, err = run(capsys, "link", "github", "--user", "alice", "--token", "ghp_wrong")
+    assert code == 1
+    assert "relink" in err
+    assert "ghp_wrong" not in err
+
+
+def test_linking_an_unknown_platform_lists_the_installed_ones(env, capsys):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    code, _, err = run(capsys, "link", "myspace", "--user", "alice", "--token", "t")
+    assert code == 1
+    assert "no connector for platform 'myspace'" in err
+    assert "github" in err
+
+
+def test_creators_are_claimed_and_reserved_shares_expire(env, capsys, monkeypatch):
+    monkeypatch.setenv("TRICKLE_ESCROW_DAYS", "10")
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "users", "add", "erin", "--budget", "0")
+    run(capsys, "users", "fund", "alice", "10")
+    _write_events(env / "likes.jsonl", [_event("alice", "r1", "erin-id"), _event("alice", "r2")])
+    run(capsys, "events", "import", "likes.jsonl")
+    clock.set(datetime(2026, 11, 5, tzinfo=UTC), frozen=True)
+    run(capsys, "settle", "2026-10", "--force")
+
+    claimed = run_json(capsys, "creators", "claim", "github", "erin-id", "--user", "erin")
+    clock.set(datetime(2026, 11, 16, tzinfo=UTC), frozen=True)
+    expired = run_json(capsys, "expire")
+    users = {u["user"]: u for u in run_json(capsys, "users", "list")["users"]}
+
+    assert claimed["posted_shares"] == 1
+    assert expired["returned_shares"] == 1
+    assert users["erin"]["funds_minor"] == claimed["posted_minor"]["EUR"]
+    assert users["alice"]["reserved_minor"] == 0
+    assert run(capsys, "ledger", "check")[0] == 0
+
+
+def test_ledger_check_fails_with_the_offending_rows(env, capsys):
+    import sqlite3
+
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "users", "fund", "alice", "10")
+    with sqlite3.connect(env / "trickle.db") as connection:
+        connection.execute("UPDATE ledger_entries SET amount_minor = amount_minor + 1 WHERE id = 1")
+
+    code, _, err = run(capsys, "ledger", "check")
+
+    assert code == 1
+    assert "FAILED every transaction sums to zero per currency" in " ".join(err.split())
+
+
+def test_connectors_list_shows_github_with_its_tier(capsys):
+    listed = run_json(capsys, "connectors", "list")
+    github = next(c for c in listed["connectors"] if c["name"] == "github")
+    assert github["available"] is True
+    assert github["tier"] == "gold"
+
+
+def test_a_bad_config_file_is_a_clear_error(env, capsys):
+    (env / "trickle.toml").write_text("escrow_days = 'lots'\n")
+    code, _, err = run(capsys, "users", "list")
+    assert code == 1
+    assert "escrow_days" in err
+
+
+def test_the_month_must_be_closed_unless_forced(env, capsys, github):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    clock.set(datetime(2026, 10, 1, tzinfo=UTC), frozen=True)
+    run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    run(capsys, "poll")
+    clock.set(datetime(2026, 11, 5, tzinfo=UTC), frozen=True)
+
+    code, _, err = run(capsys, "settle", "2026-10")
+
+    assert code == 1
+    assert "alice/github:alice-gh" in " ".join(err.split())
+    assert "--force" in err
+    assert run(capsys, "settle", "2026-10", "--force")[0] == 0

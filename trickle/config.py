@@ -14,11 +14,12 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -35,6 +36,8 @@ class ConfigError(TrickleError):
 
 class WorkerSettings(BaseModel):
     """How a `trickle run` process polls and settles."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt [worker] key is an error
 
     processes: int = Field(default=1, ge=1)
     threads: int = Field(default=16, ge=1)
@@ -122,6 +125,8 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         return Settings(**overrides)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except SettingsError as exc:  # e.g. TRICKLE_WORKER='not json'
+        raise ConfigError(f"bad configuration (environment): {exc}") from None
     except ValidationError as exc:
         where = f"{path} / environment" if path else "environment"
         problems = "; ".join(

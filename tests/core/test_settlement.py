@@ -22,10 +22,10 @@ from trickle.core.money import parse_money, split_evenly, split_rank_key
 from trickle.core.periods import Period
 from trickle.core.settlement import (
     MonthNotClosed,
-    SettleOptions,
     Settlement,
     SettlementBusy,
     SettlementError,
+    SettleOptions,
     closing_of,
     first_open_period,
 )
@@ -397,7 +397,8 @@ def test_a_run_held_by_a_dead_process_is_taken_over(world, db):
 
     outcome = world.settle("2026-10")
 
-    assert outcome.status == "settled" and outcome.resumed
+    assert outcome.status == "settled"
+    assert outcome.resumed
     assert [a for _, _, a, _ in world.shares()] == [100]
 
 

@@ -91,7 +91,10 @@ def create_key_file(path: Path) -> bytes:
     """Write a new key to ``path``, readable and writable by its owner only."""
     key = Fernet.generate_key()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise SecretKeyError(f"{path} exists already: it is kept, not overwritten") from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(key + b"\n")
     return key

@@ -9,6 +9,7 @@ is. Everything above this module writes plain SQLAlchemy and asks
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from trickle.core.errors import TrickleError
@@ -32,18 +33,25 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine for ``url`` with trickle's per-dialect settings."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # never echo a password
         raise DatabaseError(
-            f"not a database URL: {url!r} (e.g. sqlite:///trickle.db or "
+            f"not a database URL: {shown!r} (e.g. sqlite:///trickle.db or "
             "postgresql+psycopg://user@host/db)"
         ) from None
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+    if parsed.drivername in ("postgres", "postgresql"):  # postgres:// as many hosts write it
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    try:
+        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    except (NoSuchModuleError, ImportError):  # unknown dialect (postgres://) or missing driver
+        raise DatabaseError(
+            f"unsupported database URL: {parsed.render_as_string(hide_password=True)!r} "
+            "(use sqlite:///trickle.db or postgresql+psycopg://user@host/db)"
+        ) from None
 
 
 def _configure_sqlite(engine: Engine) -> None:

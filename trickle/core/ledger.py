@@ -117,19 +117,38 @@ def post(
 
 
 def deposit(session: Session, *, user_id: int, currency: str, amount: int, reference: str) -> bool:
-    """Credit a user's wallet from outside. False if ``reference`` was used before."""
+    """Credit a user's wallet from outside.
+
+    Returns False when this very deposit (same user, same amount) was recorded
+    under ``reference`` before; a reference already used for another user or
+    amount is an error, never a silent no-op.
+    """
     if amount <= 0:
         raise LedgerError(f"a deposit must be positive, got {amount}")
     wallet = ensure_account(session, AccountKind.WALLET, currency, user_id)
     source = ensure_account(session, AccountKind.DEPOSITS, currency)
-    return post(
+    key = f"deposit:{reference}"
+    if post(
         session,
-        key=f"deposit:{reference}",
+        key=key,
         kind="deposit",
         currency=currency,
         entries=[(source, -amount), (wallet, amount)],
         user_id=user_id,
+    ):
+        return True
+    earlier = session.scalars(select(LedgerTransaction).where(LedgerTransaction.key == key)).one()
+    credited = session.scalar(
+        select(func.sum(LedgerEntry.amount_minor)).where(
+            LedgerEntry.transaction_id == earlier.id, LedgerEntry.account_id == wallet
+        )
     )
+    if earlier.user_id != user_id or credited != amount:
+        raise LedgerError(
+            f"payment reference {reference!r} was already used for a different deposit; "
+            "each payment needs its own reference"
+        )
+    return False
 
 
 def wallet_balances(

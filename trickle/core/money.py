@@ -47,7 +47,7 @@ def normalize_currency(code: str) -> str:
     return code
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Money:
     """An exact amount: ``minor`` units of ``currency`` (499 EUR-cents = 4.99 EUR)."""
 
@@ -77,7 +77,7 @@ class Money:
 
 _AMOUNT = re.compile(
     r"""^\s*(?:(?P<cur1>[A-Za-z]{3})\s+)?
-        (?P<sign>[-+])?(?P<int>\d+)(?:\.(?P<frac>\d*))?
+        (?P<sign>[-+])?(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]*))?
         (?:\s*(?P<cur2>[A-Za-z]{3}))?\s*$""",
     re.VERBOSE,
 )

@@ -21,8 +21,7 @@ def owner_is_dead(owner: str | None) -> bool:
     """True when ``owner`` ran on this host and its process no longer exists."""
     if not owner:
         return True
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
+    host, pid_text, _nonce = [*owner.rsplit(":", 2), "", ""][:3]
     if host != socket.gethostname() or not pid_text.isdigit():
         return False
     pid = int(pid_text)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from trickle.core.clock import ensure_utc
 from trickle.core.errors import TrickleError
 
-_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+_PERIOD = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 
 
 class PeriodError(TrickleError, ValueError):

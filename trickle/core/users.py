@@ -40,7 +40,7 @@ def get_user(session: Session, name: str) -> User:
 
 def add_user(session: Session, name: str, budget: Money) -> User:
     """Create a user with a monthly budget; the budget's currency is the user's."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UserError(
             f"bad user name {name!r}: use letters, digits, '.', '_', '@' or '-' (at most 100)"
         )

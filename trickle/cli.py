@@ -479,6 +479,7 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
                         "available": i.available,
                         "tier": i.tier.value if i.tier else None,
                         "quality_rules": list(i.quality_rules),
+                        "unmet_rules": list(i.unmet_rules),
                         "error": i.error,
                     }
                     for i in infos
@@ -489,7 +490,10 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     table = Table("name", "status", "tier", "source")
     for i in infos:
         status = "available" if i.available else f"[red]unavailable[/red]: {i.error}"
-        table.add_row(i.name, status, i.tier.value if i.tier else "-", i.source)
+        tier = i.tier.value if i.tier else "-"
+        if i.unmet_rules:
+            tier += f" [red](claimed; unmet: {', '.join(i.unmet_rules)})[/red]"
+        table.add_row(i.name, status, tier, i.source)
     console.print(table)
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from trickle.connectors.base import Tier
 from trickle.connectors.github import GitHubConnector
+from trickle.connectors.quality import missing_rules
 from trickle.connectors.registry import (
     ENTRY_POINT_GROUP,
     ConnectorInfo,
@@ -174,7 +175,9 @@ def test_describe_reports_every_broken_plugin_with_its_reason(mixed: Registry) -
         display_name="Orkut",
         tier=Tier.SILVER,
         quality_rules=("links-with-token", "typed-errors"),
+        unmet_rules=missing_rules(Tier.SILVER, ("links-with-token", "typed-errors")),
     )
+    assert "like-time" in infos["orkut"].unmet_rules  # a silver claim its rules do not back
 
     broken = {name: info for name, info in infos.items() if not info.available}
     assert set(broken) == {"bebo", "hi5", "myspace", "tribe", "vine"}

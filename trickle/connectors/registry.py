@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
 from trickle.connectors.base import Connector, Tier
+from trickle.connectors.quality import missing_rules
 from trickle.core.errors import TrickleError
 
 ENTRY_POINT_GROUP = "trickle.connectors"
@@ -37,6 +38,7 @@ class ConnectorInfo:
     display_name: str | None = None
     tier: Tier | None = None
     quality_rules: tuple[str, ...] = ()
+    unmet_rules: tuple[str, ...] = ()
     error: str | None = None
 
 
@@ -117,6 +119,7 @@ class Registry:
                     display_name=getattr(cls, "display_name", name),
                     tier=cls.tier,
                     quality_rules=tuple(cls.quality_rules),
+                    unmet_rules=missing_rules(cls.tier, cls.quality_rules),
                 )
             )
         return infos

@@ -6,9 +6,44 @@
 - :mod:`trickle.testing.fake_github`: GitHub's starring API, as the demo,
   the end-to-end tests and the benchmarks use it.
 - :mod:`trickle.testing.contract`: the contract suite every connector must
-  pass (needs pytest).
+  pass (needs pytest, so it is imported only when one of its names is first
+  used: ``from trickle.testing import ConnectorContract``).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from trickle.testing.fakeplatform import FakePlatform, FakeResponse, Request
 
-__all__ = ["FakePlatform", "FakeResponse", "Request"]
+if TYPE_CHECKING:
+    from trickle.testing.contract import (
+        Call,
+        ConnectorContract,
+        ContractAccount,
+        ContractPlatform,
+        Malformed,
+    )
+
+_CONTRACT_NAMES = frozenset(
+    {"Call", "ConnectorContract", "ContractAccount", "ContractPlatform", "Malformed"}
+)
+
+__all__ = [
+    "Call",
+    "ConnectorContract",
+    "ContractAccount",
+    "ContractPlatform",
+    "FakePlatform",
+    "FakeResponse",
+    "Malformed",
+    "Request",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the contract suite (and pytest) only when one of its names is asked for."""
+    if name in _CONTRACT_NAMES:
+        return getattr(importlib.import_module("trickle.testing.contract"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,13 +4,17 @@ It answers the two endpoints trickle's GitHub connector uses with GitHub's
 real shapes: ``GET /user`` and ``GET /user/starred`` (``star+json`` items,
 newest first, ``per_page``/``page``, a ``Link`` header, a weak ``ETag`` and
 ``304`` for ``If-None-Match``, the ``x-ratelimit-*`` headers). Tokens can be
-revoked (401) and users can be rate limited (403, remaining 0).
+revoked (401), users can be rate limited (403 with remaining 0, or 429 with
+``retry-after`` as for GitHub's secondary limits), and tests can rewrite a
+user's answers (:meth:`FakeGitHub.tamper`) to serve malformed payloads.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -67,7 +71,9 @@ class FakeGitHubUser:
     version: int = 0
     revoked: bool = False
     rate_limited_until: datetime | None = None
+    rate_limit_status: int = 403
     used: int = 0
+    rewrite: Callable[[Request, FakeResponse], FakeResponse] | None = None
 
 
 class FakeGitHub(FakePlatform):
@@ -114,10 +120,20 @@ class FakeGitHub(FakePlatform):
         with self.lock:
             self.users[login].revoked = True
 
-    def rate_limit(self, login: str, until: datetime) -> None:
-        """The user's token has no requests left until ``until`` (403, remaining 0)."""
+    def rate_limit(self, login: str, until: datetime, *, status: int = 403) -> None:
+        """The user's token has no requests left until ``until``: 403 with remaining 0 (the
+        primary limit), or with ``status=429`` a secondary limit answered with ``retry-after``."""
         with self.lock:
             self.users[login].rate_limited_until = until
+            self.users[login].rate_limit_status = status
+
+    def tamper(
+        self, login: str, rewrite: Callable[[Request, FakeResponse], FakeResponse] | None
+    ) -> None:
+        """Pass every answer to ``login``'s authenticated requests through ``rewrite`` (tests
+        use it to serve malformed payloads); None stops rewriting."""
+        with self.lock:
+            self.users[login].rewrite = rewrite
 
     # -- the API -------------------------------------------------------------
 
@@ -133,6 +149,13 @@ class FakeGitHub(FakePlatform):
             )
         now = clock.now()
         if user.rate_limited_until and user.rate_limited_until > now:
+            if user.rate_limit_status == 429:
+                wait = math.ceil((user.rate_limited_until - now).total_seconds())
+                return FakeResponse(
+                    429,
+                    {"message": "You have exceeded a secondary rate limit."},
+                    {"retry-after": str(wait)},
+                )
             return FakeResponse(
                 403,
                 {"message": f"API rate limit exceeded for user ID {user.id}."},
@@ -149,13 +172,19 @@ class FakeGitHub(FakePlatform):
             "x-ratelimit-resource": "core",
         }
 
+    def _answer(
+        self, user: FakeGitHubUser, request: Request, response: FakeResponse
+    ) -> FakeResponse:
+        rewrite = user.rewrite
+        return rewrite(request, response) if rewrite is not None else response
+
     @route("GET", "/user")
     def get_user(self, request: Request) -> FakeResponse:
         """``GET /user``: the authenticated user."""
         user = self._authenticate(request)
         if isinstance(user, FakeResponse):
             return user
-        return FakeResponse(
+        response = FakeResponse(
             200,
             {
                 "login": user.login,
@@ -167,6 +196,7 @@ class FakeGitHub(FakePlatform):
                 "name": user.login.title(),
             },
         )
+        return self._answer(user, request, response)
 
     @route("GET", "/user/starred")
     def get_starred(self, request: Request) -> FakeResponse:
@@ -196,7 +226,7 @@ class FakeGitHub(FakePlatform):
         if request.header("If-None-Match") == etag:
             with self.lock:
                 user.used -= 1  # a 304 does not count against the rate limit
-            return FakeResponse(304, b"", headers)
+            return self._answer(user, request, FakeResponse(304, b"", headers))
         start = (page - 1) * per_page
         chunk = stars[start : start + per_page]
         if star_json:
@@ -216,7 +246,7 @@ class FakeGitHub(FakePlatform):
             links.append(f'<{self._page_url(per_page, page - 1)}>; rel="prev"')
         if links:
             headers["Link"] = ", ".join(links)
-        return FakeResponse(200, body, headers)
+        return self._answer(user, request, FakeResponse(200, body, headers))
 
     def _page_url(self, per_page: int, page: int) -> str:
         query = urlencode(

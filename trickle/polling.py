@@ -19,11 +19,13 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import traceback
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import and_, or_, select, update
@@ -302,7 +304,9 @@ class Poller:
         except Exception as exc:  # a connector bug must not stop the worker
             message = redact(f"connector error: {type(exc).__name__}: {exc}", secrets)
             log.error("polling account %s (%s) failed: %s", account.id, account.platform, message)
-            log.debug("traceback", exc_info=True)
+            if log.isEnabledFor(logging.DEBUG):  # the traceback may quote the token too
+                trace = "".join(traceback.format_exception(exc))
+                log.debug("traceback:\n%s", redact(trace, secrets))
             return self._record_failure(account, base, "failed", message)
         try:
             return self._record_success(account, base, result, started)
@@ -324,7 +328,8 @@ class Poller:
                     user_id=account.user_id,
                     account_id=account.id,
                     events=result.events,
-                    baseline_since=account.linked_at if first_poll else None,
+                    linked_at=account.linked_at,
+                    first_poll=first_poll,
                 )
             new_likes = ingested.stored if ingested else 0
             interval = next_interval(account.interval_seconds, new_likes, settings)
@@ -471,6 +476,7 @@ class Worker:
         self._in_flight: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self._claiming = threading.Lock()  # held by a tick while it claims and hands out
         self._idle = threading.Condition(self._lock)
         self.stats: Counter[str] = Counter()
 
@@ -486,8 +492,12 @@ class Worker:
 
     def tick(self) -> int:
         """Claim as many due accounts as there are free slots, per platform, and start them."""
-        if self._stopping.is_set():
-            return 0
+        with self._claiming:
+            if self._stopping.is_set():
+                return 0
+            return self._claim_and_start()
+
+    def _claim_and_start(self) -> int:
         now = clock.now()
         started = 0
         for platform in self.app.registry.names():
@@ -510,20 +520,31 @@ class Worker:
             for account_id in ids:
                 with self._lock:
                     self._in_flight[platform] += 1
-                self._executor.submit(self._run, account_id, platform)
+                future = self._executor.submit(self._run, account_id, platform)
+                future.add_done_callback(partial(self._forget_if_cancelled, platform))
                 started += 1
         return started
 
+    def _forget_if_cancelled(self, platform: str, future: Future[None]) -> None:
+        """A queued poll cancelled by :meth:`shutdown` never runs: it is no longer in flight
+        (its lease is given back with the others)."""
+        if future.cancelled():
+            with self._lock:
+                self.stats["abandoned"] += 1
+                self._in_flight[platform] -= 1
+                self._idle.notify_all()
+
     def _run(self, account_id: int, platform: str) -> None:
+        counts: Counter[str] = Counter()
         try:
             if self._stopping.is_set():
                 self.poller.release([account_id])
-                self.stats["abandoned"] += 1
+                counts["abandoned"] += 1
                 return
             outcome = self.poller.poll(account_id)
-            self.stats[outcome.status] += 1
-            self.stats["stored"] += outcome.stored
-            self.stats["requests"] += outcome.requests
+            counts[outcome.status] += 1
+            counts["stored"] += outcome.stored
+            counts["requests"] += outcome.requests
             log.debug(
                 "polled %s/%s: %s, %d new",
                 outcome.platform,
@@ -535,9 +556,10 @@ class Worker:
             # Only the database can fail here (the poll itself never raises): the lease
             # expires and the account is polled again, from its old cursor.
             log.exception("recording the poll of account %s failed", account_id)
-            self.stats["errors"] += 1
+            counts["errors"] += 1
         finally:
-            with self._lock:
+            with self._lock:  # threads finish together: no lost counts
+                self.stats.update(counts)
                 self._in_flight[platform] -= 1
                 self._idle.notify_all()
 
@@ -550,6 +572,8 @@ class Worker:
         """Stop claiming, let running polls finish for up to ``grace`` seconds, give back
         every lease still held (queued polls are abandoned, nothing is lost)."""
         self._stopping.set()
+        with self._claiming:  # a tick claiming right now hands its accounts over first
+            pass
         grace = self.app.settings.worker.shutdown_grace_seconds if grace is None else grace
         finished = self.drain(grace)
         self._executor.shutdown(wait=finished, cancel_futures=True)

@@ -8,11 +8,11 @@ settlement plans with, so the projection is what settling now would do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, null, select
 from sqlalchemy.orm import Session, aliased
 
 from trickle.core.clock import clock
@@ -183,8 +183,20 @@ def _settled_users(session: Session, run_id: int, user_id: int | None) -> list[U
 
 
 def _settled_shares(session: Session, run_id: int, user_id: int | None) -> list[ShareLine]:
+    where = Share.run_id == run_id
+    if user_id is not None:
+        where = and_(where, Share.user_id == user_id)
+    return _share_lines(session, Share.__table__, where)
+
+
+def _share_lines(
+    session: Session, shares: Any, where: Any = None, *, projected: bool = False
+) -> list[ShareLine]:
+    """ShareLines for rows of ``shares``: the shares table, or the plan's projection of them
+    (same column names), with the liked item, its creator and the recipient's name."""
     liker = aliased(User)
     recipient = aliased(User)
+    c = shares.c
     stmt = (
         select(
             liker.name,
@@ -194,22 +206,24 @@ def _settled_shares(session: Session, run_id: int, user_id: int | None) -> list[
             Creator.platform_id,
             Creator.handle,
             recipient.name,
-            Share.currency,
-            Share.amount_minor,
-            Share.state,
-            Share.expires_at,
-            Share.resolved_at,
+            c.currency,
+            c.amount_minor,
+            c.state,
+            c.expires_at,
+            c.resolved_at if "resolved_at" in c else null(),
         )
-        .join(Flattr, Flattr.id == Share.flattr_id)
-        .join(Creator, Creator.id == Share.creator_id)
-        .join(liker, liker.id == Share.user_id)
-        .outerjoin(recipient, recipient.id == Share.recipient_user_id)
-        .where(Share.run_id == run_id)
+        .join(Flattr, Flattr.id == c.flattr_id)
+        .join(Creator, Creator.id == c.creator_id)
+        .join(liker, liker.id == c.user_id)
+        .outerjoin(recipient, recipient.id == c.recipient_user_id)
         .order_by(liker.name, Flattr.effective_at, Flattr.id)
     )
-    if user_id is not None:
-        stmt = stmt.where(Share.user_id == user_id)
-    return [ShareLine(*row) for row in session.execute(stmt)]
+    if where is not None:
+        stmt = stmt.where(where)
+    lines = [ShareLine(*row) for row in session.execute(stmt)]
+    if projected:
+        return [replace(line, state="projected", expires_at=None) for line in lines]
+    return lines
 
 
 def projection_filter(session: Session, period: Period) -> Any:
@@ -251,29 +265,7 @@ def _projection(
             .order_by(User.name)
         )
     ]
-    liker = aliased(User)
-    recipient = aliased(User)
-    share_lines = [
-        ShareLine(*row[:9], state="projected")
-        for row in session.execute(
-            select(
-                liker.name,
-                Flattr.platform,
-                Flattr.item_id,
-                Flattr.item_url,
-                Creator.platform_id,
-                Creator.handle,
-                recipient.name,
-                shares.c.currency,
-                shares.c.amount_minor,
-            )
-            .join(Flattr, Flattr.id == shares.c.flattr_id)
-            .join(Creator, Creator.id == shares.c.creator_id)
-            .join(liker, liker.id == shares.c.user_id)
-            .outerjoin(recipient, recipient.id == shares.c.recipient_user_id)
-            .order_by(liker.name, Flattr.effective_at, Flattr.id)
-        )
-    ]
+    share_lines = _share_lines(session, shares, projected=True)
     return MonthReport(period, currency, "open", users, share_lines)
 
 

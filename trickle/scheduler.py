@@ -1,7 +1,7 @@
 """The background worker: APScheduler jobs that poll, settle and expire.
 
-Each ``trickle run`` process runs its own ``BlockingScheduler`` with
-in-memory jobs (APScheduler 3 cannot share a job store between processes);
+Each ``trickle run`` process runs its own APScheduler ``BackgroundScheduler``
+with in-memory jobs (APScheduler 3 cannot share a job store between processes);
 everything the processes must agree on goes through the database: leases
 for polling, the settlement lock and run rows for settling.
 
@@ -15,22 +15,26 @@ Jobs:
   whose escrow ran out.
 
 SIGTERM and SIGINT stop the scheduler, let running polls finish for
-``worker.shutdown_grace_seconds`` and give back every lease.
+``worker.shutdown_grace_seconds`` and give back every lease. The signal
+handler itself only writes a byte to a pipe the main thread waits on: a
+handler runs in the middle of whatever the main thread was doing, possibly
+holding a lock the scheduler needs, so stopping anything from inside it can
+deadlock.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from trickle.app import App
@@ -94,10 +98,10 @@ def _guarded(name: str, job: object) -> object:
     return run
 
 
-def build_scheduler(app: App, worker: Worker) -> BlockingScheduler:
-    """The scheduler with trickle's three jobs, first runs due at once."""
+def build_scheduler(app: App, worker: Worker) -> BackgroundScheduler:
+    """The scheduler with trickle's three jobs, first runs due at once (not started)."""
     settings = app.settings.worker
-    scheduler = BlockingScheduler(
+    scheduler = BackgroundScheduler(
         timezone=UTC,
         executors={"default": JobExecutor(3)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -132,17 +136,18 @@ def run_worker(app: App, *, threads: int | None = None) -> int:
     if reclaimed:
         log.info("took back %d lease(s) of worker processes that died on this host", reclaimed)
     scheduler = build_scheduler(app, worker)
-    stop_requested = threading.Event()
+    wake_read, wake_write = os.pipe()
+    received: list[int] = []
+    done = False
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        if stop_requested.is_set():
-            return
-        stop_requested.set()
-        log.info("received %s, stopping", signal.Signals(signum).name)
-        scheduler.shutdown(wait=False)
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # Nothing that takes a lock: the main thread may hold one right now.
+        received.append(signum)
+        if not done:
+            os.write(wake_write, b"\0")
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     log.info(
         "worker %s started: %d poll thread(s), connectors: %s",
         worker.owner,
@@ -151,9 +156,18 @@ def run_worker(app: App, *, threads: int | None = None) -> int:
     )
     try:
         scheduler.start()
+        while not received:
+            os.read(wake_read, 1)
+        log.info("received %s, stopping", signal.Signals(received[0]).name)
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         worker.shutdown()
         app.close()
+        # A late second signal (a terminal's Ctrl-C plus the supervisor's) is only noted.
+        done = True
+        os.close(wake_read)
+        os.close(wake_write)
     return 0
 
 

@@ -118,3 +118,13 @@ def test_an_unknown_user_fails_before_the_platform_is_asked(linked_app, github):
     with pytest.raises(UserError, match="no user called 'zed'"):
         link_account(linked_app, "github", "zed", Credentials(token=TOKEN))
     assert github.total_requests == 0
+
+
+def test_the_link_time_is_whole_seconds_like_the_platforms_like_times(linked_app, github):
+    clock.set(datetime(2026, 10, 1, 12, 0, 0, 700_000, tzinfo=UTC), frozen=True)
+    github.add_user("alice-gh", TOKEN, user_id=777)
+
+    link_account(linked_app, "github", "alice", Credentials(token=TOKEN))
+
+    # A star GitHub dates 12:00:00, made in the same second, counts as after the link.
+    assert _account(linked_app).linked_at == datetime(2026, 10, 1, 12, 0, 0, tzinfo=UTC)

@@ -46,7 +46,9 @@ def link_account(app: App, platform: str, user_name: str, credentials: Credentia
         get_user(session, user_name)  # fail on a typo before calling the platform
     identity = connector.identify(credentials)
     sealed = app.box.seal(credentials)
-    now = clock.now()
+    # Platforms date likes to the second (GitHub's starred_at): a like in the very second
+    # of the link counts as made after it.
+    now = clock.now().replace(microsecond=0)
     settings = app.settings.connector(platform)
     with app.db.session() as session:
         user = get_user(session, user_name)

@@ -261,7 +261,7 @@ def test_users_and_organisations_are_creators_alike(
 # The baseline, paging and the cursor
 
 
-def test_the_baseline_poll_reads_only_the_first_page(
+def test_the_baseline_poll_reads_only_the_first_page_of_stars_older_than_the_link(
     paged: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
 ) -> None:
     mock.get(
@@ -270,12 +270,32 @@ def test_the_baseline_poll_reads_only_the_first_page(
         headers=ok_headers(link_header=link(next=2, last=3)),
     )
     mock.get(page_url(2), json=load("starred_page2.json"), headers=ok_headers(ETAG_2))
-    result = paged.poll(account, FIRST_POLL)
+    result = paged.poll(account, PollState(linked_at=datetime(2026, 10, 20, tzinfo=UTC)))
     assert len(mock.calls) == 1
     assert result.requests == 1
     assert [e.item_id for e in result.events] == repo_ids("starred_page1.json")
     assert result.state.baseline_done is True
     assert result.state.known == tuple(repo_ids("starred_page1.json"))
+
+
+def test_a_baseline_poll_pages_on_while_every_star_was_made_after_the_link(
+    paged: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    """Stars piled up between linking and a late first poll are not lost to the baseline."""
+    mock.get(
+        STARRED_URL,
+        json=load("starred_page1.json"),
+        headers=ok_headers(link_header=link(next=2, last=3)),
+    )
+    mock.get(page_url(2), json=load("starred_page2.json"), headers=ok_headers(ETAG_2))
+    linked = datetime(2026, 10, 10, tzinfo=UTC)  # between page 1 (all later) and page 2
+
+    result = paged.poll(account, PollState(linked_at=linked))
+
+    assert len(mock.calls) == 2
+    assert [e.item_id for e in result.events] == repo_ids("starred_page1.json") + repo_ids(
+        "starred_page2.json"
+    )
     assert result.state.etag == ETAG_1
     assert result.not_modified is False
 

@@ -208,8 +208,10 @@ def collect_new(
     """Walk pages newest first and keep the likes ``state`` does not know.
 
     Stops after the first page that holds a known item (everything beyond it
-    is older), after the first page on a baseline poll (everything there
-    predates the link), and after ``max_pages``. Returns the new events and
+    is older), after ``max_pages``, and on a baseline poll after the first
+    page that is not made entirely of likes the platform dates at or after
+    the link (older likes are the baseline; likes made since the link, even
+    more than a page of them, are all collected). Returns the new events and
     the number of pages fetched.
     """
     events: list[LikeEvent] = []
@@ -218,9 +220,15 @@ def collect_new(
         fetched += 1
         events.extend(e for e in page.events if not state.is_known(e.item_id))
         reached_known = any(state.is_known(e.item_id) for e in page.events)
-        if reached_known or not state.baseline_done or not page.has_next or fetched >= max_pages:
+        if reached_known or not page.has_next or fetched >= max_pages:
+            break
+        if not state.baseline_done and not _all_since(page.events, state.linked_at):
             break
     return events, fetched
+
+
+def _all_since(events: list[LikeEvent], since: datetime) -> bool:
+    return bool(events) and all(e.liked_at is not None and e.liked_at >= since for e in events)
 
 
 class Connector(abc.ABC):

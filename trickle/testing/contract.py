@@ -9,9 +9,10 @@ checks, through the public connector API only (``identify``, ``poll``,
 
 - the connector declares a name, a tier and quality rules that back the tier;
 - ``identify`` returns the platform's permanent user id and handle;
-- the baseline: a first poll (``baseline_done=False``) fetches one page and
-  returns exactly that page's likes, with a state whose ``baseline_done`` is
-  true;
+- the baseline: a first poll (``baseline_done=False``) of likes made before
+  the link fetches one page and returns exactly that page's likes, with a
+  state whose ``baseline_done`` is true (only a page made entirely of likes
+  dated after the link is paged past, see :func:`collect_new`);
 - incremental polls return only new likes, newest first, and stop paging at
   the first page that holds an already-known item; likes are ordered by like
   time and item ids are deliberately *not* monotonic with it, so a connector

@@ -87,7 +87,8 @@ def test_a_bookmark_is_a_like_of_the_pebble_paid_to_its_author() -> None:
         json=fixture("bookmarks_page1.json"),
         match=[matchers.query_param_matcher({"limit": "50"})],
     )
-    result = pebble().poll(account(), PollState(linked_at=LINKED_AT))
+    linked_after_these = datetime(2026, 10, 16, tzinfo=UTC)
+    result = pebble().poll(account(), PollState(linked_at=linked_after_these))
     first = result.events[0]
     assert first.platform == "pebble"
     assert first.item_id == "pb_k2x9"

@@ -156,6 +156,33 @@ def action_for(status: int, policy: Mapping[int, Action] = DEFAULT_STATUS_POLICY
     return Action.FAIL
 
 
+class _Session(requests.Session):
+    """A ``requests.Session`` that reads the proxy and CA-bundle environment once per origin.
+
+    ``requests`` scans the whole process environment (``*_proxy``, ``no_proxy``,
+    ``REQUESTS_CA_BUNDLE``) on every request: about a tenth of an unchanged poll's CPU in
+    ``bench/poll.py``. The environment a worker starts with is the one it keeps, so each
+    thread's session asks once per scheme and host, and then reuses the answer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        if proxies or stream is not None or verify is not None or cert is not None:
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(str(url))
+        origin = (parts.scheme, parts.netloc)
+        settings = self._environment.get(origin)
+        if settings is None:
+            settings = super().merge_environment_settings(url, {}, None, None, None)
+            self._environment[origin] = settings
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in settings.items()}
+
+
 class HttpClient:
     """Shared HTTP plumbing for connectors; one instance serves all threads of a worker."""
 
@@ -189,7 +216,7 @@ class HttpClient:
         """This thread's session (``requests.Session`` is not meant to be shared by threads)."""
         session = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = _Session()
             adapter = HTTPAdapter(
                 max_retries=self._retry,
                 pool_connections=4,

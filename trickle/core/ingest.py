@@ -79,11 +79,15 @@ def upsert_creators(session: Session, events: Iterable[LikeEvent]) -> dict[tuple
         return {}
     keys = sorted(handles)  # one lock order for every writer (PostgreSQL deadlocks otherwise)
     ids: dict[tuple[str, str], int] = {}
+    add = insert(session, Creator.__table__).on_conflict_do_nothing(
+        index_elements=["platform", "platform_id"]
+    )
     for chunk in batched(keys, CHUNK):
-        stmt = insert(session, Creator.__table__).values(
-            [{"platform": p, "platform_id": i, "handle": handles[(p, i)]} for p, i in chunk]
+        # Rows as execute() parameters, not .values(rows): one statement compiled once
+        # (and cached) instead of a new one with a bound parameter per value on every call.
+        session.execute(
+            add, [{"platform": p, "platform_id": i, "handle": handles[(p, i)]} for p, i in chunk]
         )
-        session.execute(stmt.on_conflict_do_nothing(index_elements=["platform", "platform_id"]))
         rows = session.execute(
             select(Creator.id, Creator.platform, Creator.platform_id, Creator.handle).where(
                 tuple_(Creator.platform, Creator.platform_id).in_(chunk)
@@ -111,6 +115,11 @@ def store_flattrs(
         return IngestResult()
     unique = list({(e.platform, e.item_id): e for e in events}.values())
     creator_ids = upsert_creators(session, unique)
+    stmt = (
+        insert(session, Flattr.__table__)
+        .on_conflict_do_nothing(index_elements=["user_id", "platform", "item_id"])
+        .returning(Flattr.__table__.c.id)
+    )
     stored = 0
     for chunk in batched(unique, CHUNK):
         rows = [
@@ -127,13 +136,7 @@ def store_flattrs(
             }
             for e in chunk
         ]
-        stmt = (
-            insert(session, Flattr.__table__)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["user_id", "platform", "item_id"])
-            .returning(Flattr.__table__.c.id)
-        )
-        stored += len(session.execute(stmt).all())
+        stored += len(session.execute(stmt, rows).all())  # RETURNING: the rows inserted
     return IngestResult(stored=stored, duplicates=len(events) - stored)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -107,6 +107,25 @@ class FakeGitHub(FakePlatform):
             keys = [-s[0].timestamp() for s in user.stars]
             user.stars.insert(bisect.bisect_right(keys, -when.timestamp()), (when, repo))
             user.version += 1
+
+    def star_many(self, login: str, stars: Iterable[tuple[FakeRepo, datetime | None]]) -> None:
+        """Many :meth:`star` calls at once, in order (one sort instead of one insertion each:
+        benchmarks give thousands of accounts hundreds of stars)."""
+        now = clock.now()
+        fresh: dict[int, tuple[datetime, FakeRepo]] = {}
+        calls = 0
+        for repo, at in stars:
+            calls += 1
+            fresh.pop(repo.id, None)  # starred again: it moves to its latest place
+            fresh[repo.id] = ((at or now).astimezone(UTC), repo)
+        if not fresh:
+            return
+        with self.lock:
+            user = self.users[login]
+            merged = [s for s in user.stars if s[1].id not in fresh] + list(fresh.values())
+            merged.sort(key=lambda s: -s[0].timestamp())  # stable: ties keep the star() order
+            user.stars = merged
+            user.version += calls
 
     def unstar(self, login: str, repo_id: int) -> None:
         """Remove a star."""

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -834,7 +835,7 @@ def test_shutdown_lets_running_polls_finish_and_gives_back_every_lease(
     assert worker.tick() == 0  # a stopped worker claims nothing
 
 
-def test_shutdown_abandons_polls_that_outlast_the_grace_and_loses_nothing(
+def test_polls_that_outlast_the_grace_keep_their_lease_and_record_when_they_end(
     make_app: AppFactory, gated: GatedGitHub
 ) -> None:
     app = make_app(platform=gated)
@@ -850,18 +851,29 @@ def test_shutdown_abandons_polls_that_outlast_the_grace_and_loses_nothing(
 
     worker.shutdown(grace=0.2)
 
-    assert held_leases(app) == []  # given back while the requests still hang
+    # The requests still hang: their accounts stay leased, so no other worker polls them.
+    assert sorted(held_leases(app)) == [(i, worker.owner) for i in sorted(ids)]
     gated.gate.set()
     assert worker.drain(timeout=120)
-    assert worker.stats["lease_lost"] == 2
-    assert stored(app) == []
-    for account_id in ids:
-        row = account(app, account_id)
-        assert (row.baseline_done, row.poll_state, row.lease_owner) == (False, {}, None)
-
-    outcomes = Poller(app).poll_now()
-    assert [o.status for o in outcomes] == ["baseline", "baseline"]
+    assert worker.stats["baseline"] == 2
     assert stored(app) == [("alice", "1"), ("bob", "2")]
+    assert held_leases(app) == []
+
+
+def test_a_backlog_drains_without_waiting_for_the_next_tick(gh: App, fake: FakeGitHub) -> None:
+    names = [f"user{n:02d}" for n in range(12)]
+    for name in names:
+        link(gh, fake, name)
+    worker = Worker(gh, threads=2)
+
+    assert worker.tick() == 2  # one tick, and never another
+
+    deadline = time.monotonic() + 60
+    while worker.stats["baseline"] < len(names) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert worker.stats["baseline"] == len(names)
+    assert worker.drain(timeout=60)
+    assert held_leases(gh) == []
 
 
 def test_shutdown_abandons_queued_polls(gh: App, fake: FakeGitHub) -> None:

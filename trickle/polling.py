@@ -230,12 +230,14 @@ class Poller:
             )
             return sorted(leased)
 
-    def release(self, account_ids: Sequence[int] | None = None) -> int:
-        """Give back our leases (all of them, or those listed) without polling."""
+    def release(self, account_ids: Sequence[int] | None = None, *, keep: Sequence[int] = ()) -> int:
+        """Give back our leases (all of them, or those listed, except ``keep``) unpolled."""
         with self.app.db.session() as session:
             stmt = update(LinkedAccount).where(LinkedAccount.lease_owner == self.owner)
             if account_ids is not None:
                 stmt = stmt.where(LinkedAccount.id.in_(account_ids))
+            if keep:
+                stmt = stmt.where(LinkedAccount.id.not_in(keep))
             result = session.execute(
                 stmt.values(lease_owner=None, lease_until=None).execution_options(
                     synchronize_session=False
@@ -479,7 +481,8 @@ def _replace(outcome: PollOutcome, **changes: Any) -> PollOutcome:
 
 
 class Worker:
-    """A pool of poll threads fed by :meth:`tick`, which the scheduler calls every few seconds."""
+    """A pool of poll threads fed by :meth:`tick`, which the scheduler calls every few seconds,
+    and, while accounts are waiting, by the polls themselves as they finish."""
 
     def __init__(self, app: App, *, threads: int | None = None, owner: str | None = None) -> None:
         self.app = app
@@ -491,6 +494,11 @@ class Worker:
         self._stopping = threading.Event()
         self._claiming = threading.Lock()  # held by a tick while it claims and hands out
         self._idle = threading.Condition(self._lock)
+        self._running: set[int] = set()  # accounts whose poll has started and not ended
+        self._backlog: set[str] = set()  # platforms whose last claim filled every free slot
+        # A finished poll refills the pool itself (no waiting for the next tick) once this
+        # many slots are free, so a backlog drains at the pool's pace, in few claims.
+        self._refill_at = max(1, self.threads // 8)
         self.stats: Counter[str] = Counter()
 
     @property
@@ -509,6 +517,22 @@ class Worker:
             if self._stopping.is_set():
                 return 0
             return self._claim_and_start()
+
+    def _refill(self) -> None:
+        """After a poll: if there is a backlog and enough free slots, claim more right away
+        (unless a tick is claiming already)."""
+        with self._lock:
+            free = self.threads - sum(self._in_flight.values())
+            if not self._backlog or free < self._refill_at or self._stopping.is_set():
+                return
+        if self._claiming.acquire(blocking=False):
+            try:
+                if not self._stopping.is_set():
+                    self._claim_and_start()
+            except Exception:
+                log.exception("claiming more accounts failed; the next tick tries again")
+            finally:
+                self._claiming.release()
 
     def _claim_and_start(self) -> int:
         now = clock.now()
@@ -530,6 +554,11 @@ class Worker:
             except Exception:
                 log.exception("claiming %s accounts failed; trying again next tick", platform)
                 continue
+            with self._lock:
+                if len(ids) == free:
+                    self._backlog.add(platform)  # maybe more are due
+                else:
+                    self._backlog.discard(platform)
             for account_id in ids:
                 with self._lock:
                     self._in_flight[platform] += 1
@@ -550,7 +579,13 @@ class Worker:
     def _run(self, account_id: int, platform: str) -> None:
         counts: Counter[str] = Counter()
         try:
-            if self._stopping.is_set():
+            with self._lock:
+                if self._stopping.is_set():
+                    abandon = True
+                else:
+                    abandon = False
+                    self._running.add(account_id)
+            if abandon:
                 self.poller.release([account_id])
                 counts["abandoned"] += 1
                 return
@@ -574,7 +609,9 @@ class Worker:
             with self._lock:  # threads finish together: no lost counts
                 self.stats.update(counts)
                 self._in_flight[platform] -= 1
+                self._running.discard(account_id)
                 self._idle.notify_all()
+        self._refill()
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until no poll is running; False if ``timeout`` passed first."""
@@ -582,15 +619,19 @@ class Worker:
             return self._idle.wait_for(lambda: sum(self._in_flight.values()) == 0, timeout)
 
     def shutdown(self, grace: float | None = None) -> None:
-        """Stop claiming, let running polls finish for up to ``grace`` seconds, give back
-        every lease still held (queued polls are abandoned, nothing is lost)."""
+        """Stop claiming, let running polls finish for up to ``grace`` seconds, and give back
+        the leases of polls that never started (nothing is lost). A poll still running after
+        the grace keeps its lease: it records its result (and frees the lease) when it ends,
+        and no other worker can poll that account at the same time meanwhile."""
         self._stopping.set()
         with self._claiming:  # a tick claiming right now hands its accounts over first
             pass
         grace = self.app.settings.worker.shutdown_grace_seconds if grace is None else grace
         finished = self.drain(grace)
         self._executor.shutdown(wait=finished, cancel_futures=True)
-        released = self.poller.release()
+        with self._lock:
+            running = sorted(self._running)
+        released = self.poller.release(keep=running)
         log.info(
             "worker %s stopped (%s); released %d lease(s)",
             self.owner,

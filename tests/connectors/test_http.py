@@ -285,6 +285,18 @@ class TestHttpClientRequests:
         assert responses.calls[0].request.req_kwargs["timeout"] == 7.5
         assert responses.calls[1].request.req_kwargs["timeout"] == 2.0
 
+    @responses.activate
+    def test_an_operators_netrc_never_replaces_the_connectors_token(
+        self, tmp_path, monkeypatch
+    ) -> None:
+        netrc = tmp_path / "netrc"
+        netrc.write_text("machine api.example.org login operator password operator-secret\n")
+        netrc.chmod(0o600)
+        monkeypatch.setenv("NETRC", str(netrc))
+        responses.get(URL, json=[])
+        fast_client().get(URL, headers={"Authorization": "Bearer account-token"})
+        assert responses.calls[0].request.headers["Authorization"] == "Bearer account-token"
+
     def test_each_thread_gets_its_own_session(self) -> None:
         client = fast_client()
         here = client.session

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -183,6 +184,19 @@ class _Session(requests.Session):
         return {k: dict(v) if isinstance(v, dict) else v for k, v in settings.items()}
 
 
+class _ConnectorHeadersOnly(requests.auth.AuthBase):
+    """Authentication is whatever headers the connector sends.
+
+    Set as the session's ``auth``, it stops ``requests`` from replacing the
+    connector's ``Authorization`` header with an entry of the operator's
+    ``~/.netrc`` for the platform's host, which would poll every account as
+    the operator.
+    """
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class HttpClient:
     """Shared HTTP plumbing for connectors; one instance serves all threads of a worker."""
 
@@ -225,6 +239,7 @@ class HttpClient:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = self.user_agent
+            session.auth = _ConnectorHeadersOnly()
             self._local.session = session
         return session
 

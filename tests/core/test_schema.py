@@ -6,13 +6,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from trickle.core.db import DatabaseError, create_db_engine
 from trickle.core.models import Base
-from trickle.core.schema import current_revision, head_revision, require_current, upgrade
+from trickle.core.schema import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    require_current,
+    upgrade,
+)
 
 
 @pytest.fixture
@@ -67,6 +74,32 @@ def test_upgrade_is_safe_to_run_twice(empty_engine: Engine) -> None:
     assert upgrade(empty_engine) == (head_revision(), head_revision())
     with empty_engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM users")).scalars().all() == ["alice"]
+
+
+def test_a_database_from_every_earlier_revision_upgrades_and_keeps_its_rows(
+    empty_engine: Engine,
+) -> None:
+    config = alembic_config(empty_engine)
+    command.upgrade(config, "0001")
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (name, currency, created_at) "
+                "VALUES ('alice', 'EUR', '2026-10-15 12:00:00')"
+            )
+        )
+    assert upgrade(empty_engine) == ("0001", head_revision())
+    with empty_engine.connect() as connection:
+        assert connection.execute(text("SELECT name FROM users")).scalars().all() == ["alice"]
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_every_migration_downgrades_to_an_empty_database(empty_engine: Engine) -> None:
+    upgrade(empty_engine)
+    command.downgrade(alembic_config(empty_engine), "base")
+    assert current_revision(empty_engine) is None
+    assert set(inspect(empty_engine).get_table_names()) <= {"alembic_version"}
 
 
 def test_a_current_database_passes_the_check(empty_engine: Engine) -> None:

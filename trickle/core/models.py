@@ -274,6 +274,8 @@ class LedgerTransaction(Base):
     """A balanced, append-only group of entries with a unique idempotency key."""
 
     __tablename__ = "ledger_transactions"
+    # Settlement posts find each user's transaction of the month by (period, user, kind).
+    __table_args__ = (Index("ix_ledger_transactions_period_user", "period", "user_id", "kind"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)

@@ -44,6 +44,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -307,6 +308,9 @@ def user_totals(counted: Any, period: Period, fee_bps: int) -> Select[Any]:
             _available_funds(User.id, User.currency).label("funds"),
         )
         .join(per_user, per_user.c.user_id == User.id)
+        # OFFSET 0 keeps both planners from inlining this subquery into the expressions
+        # below, which would run the budget and funds subqueries several times per user.
+        .offset(0)
         .subquery("base")
     )
     spend = case(
@@ -612,16 +616,24 @@ class Settlement:
 
     def _post(self, run_id: int, period: Period) -> None:
         """Stage 3: post the plan to the ledger, a batch of users per transaction."""
+        self._analyze_plan()
         with self.db.session() as session:
             for currency in session.scalars(
                 select(SettlementUser.currency).where(SettlementUser.run_id == run_id).distinct()
             ):
                 ensure_account(session, AccountKind.FEES, currency)
+        # Batches go up in user order and each marks its users posted, so the posted users
+        # are always a prefix: after a batch, the next one starts above its last user
+        # (instead of skipping over all the posted ones again).
+        after: int | None = None
         while True:
             with self.db.session() as session:
+                pending = [SettlementUser.run_id == run_id, SettlementUser.posted.is_(False)]
+                if after is not None:
+                    pending.append(SettlementUser.user_id > after)
                 users = session.scalars(
                     select(SettlementUser.user_id)
-                    .where(SettlementUser.run_id == run_id, SettlementUser.posted.is_(False))
+                    .where(*pending)
                     .order_by(SettlementUser.user_id)
                     .limit(self.batch_users)
                 ).all()
@@ -629,6 +641,23 @@ class Settlement:
                     return
                 self._post_batch(session, run_id, period, users[0], users[-1])
                 self._heartbeat(session, run_id)
+            after = users[-1]
+
+    def _analyze_plan(self) -> None:
+        """PostgreSQL: refresh the statistics of the tables the plan has just filled.
+
+        Autovacuum would get to them a minute too late: until then the planner takes a
+        month of shares for a handful of rows and nests loops over whole batches.
+        Statistics change no result, so a lock that does not come quickly is not waited for.
+        """
+        if not self.db.is_postgres:
+            return
+        try:
+            with self.db.session() as session:
+                session.execute(text("SET LOCAL lock_timeout = '10s'"))
+                session.execute(text("ANALYZE shares, settlement_users"))
+        except OperationalError:
+            log.warning("could not analyze the plan's tables; posting without", exc_info=True)
 
     def _post_batch(self, session: Session, run_id: int, period: Period, lo: int, hi: int) -> None:
         now = clock.now()
@@ -666,12 +695,16 @@ class Settlement:
             )
             .on_conflict_do_nothing(index_elements=["code"])
         )
+
+        def settle_key(user_id: Any) -> ColumnElement[str]:
+            return literal(f"settle:{period}:user:") + cast(user_id, String)
+
         # One transaction per user that spends something.
         session.execute(
             LedgerTransaction.__table__.insert().from_select(
                 ["key", "kind", "period", "user_id", "created_at"],
                 select(
-                    literal(f"settle:{period}:user:") + cast(SettlementUser.user_id, String),
+                    settle_key(SettlementUser.user_id),
                     literal("settle"),
                     literal(str(period)),
                     SettlementUser.user_id,
@@ -679,10 +712,19 @@ class Settlement:
                 ).where(in_batch, SettlementUser.spend_minor > 0),
             )
         )
-        txn = and_(
-            LedgerTransaction.kind == "settle",
-            LedgerTransaction.period == str(period),
-        )
+
+        def txn(user_id: Any) -> ColumnElement[bool]:
+            # The user's settle transaction. The key and the batch's range say nothing new,
+            # but they let planners without fresh statistics find it by index instead of
+            # scanning the month's transactions for every row of the batch.
+            return and_(
+                LedgerTransaction.kind == "settle",
+                LedgerTransaction.period == str(period),
+                LedgerTransaction.user_id == user_id,
+                LedgerTransaction.user_id.between(lo, hi),
+                LedgerTransaction.key == settle_key(user_id),
+            )
+
         entry_columns = ["transaction_id", "account_id", "currency", "amount_minor"]
         # Paid shares: into each creator's wallet, one entry per (liker, creator).
         recipient_wallet = and_(
@@ -700,7 +742,7 @@ class Settlement:
                     func.sum(Share.amount_minor),
                 )
                 .join(SettlementUser, and_(SettlementUser.user_id == Share.user_id, in_batch))
-                .join(LedgerTransaction, and_(txn, LedgerTransaction.user_id == Share.user_id))
+                .join(LedgerTransaction, txn(Share.user_id))
                 .join(LedgerAccount, recipient_wallet)
                 .where(batch_shares, Share.amount_minor > 0)
                 .group_by(LedgerTransaction.id, LedgerAccount.id, Share.currency),
@@ -716,10 +758,7 @@ class Settlement:
                     SettlementUser.currency,
                     SettlementUser.fee_minor,
                 )
-                .join(
-                    LedgerTransaction,
-                    and_(txn, LedgerTransaction.user_id == SettlementUser.user_id),
-                )
+                .join(LedgerTransaction, txn(SettlementUser.user_id))
                 .join(
                     LedgerAccount,
                     and_(
@@ -750,10 +789,7 @@ class Settlement:
                     SettlementUser.currency,
                     debit,
                 )
-                .join(
-                    LedgerTransaction,
-                    and_(txn, LedgerTransaction.user_id == SettlementUser.user_id),
-                )
+                .join(LedgerTransaction, txn(SettlementUser.user_id))
                 .join(
                     LedgerAccount,
                     and_(

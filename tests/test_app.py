@@ -59,3 +59,10 @@ def test_without_any_key_the_error_says_how_to_get_one(tmp_path: Path) -> None:
     app = App(Settings(database_url="sqlite://", secret_key_file=tmp_path / "missing.key"))
     with pytest.raises(SecretKeyError, match="trickle init"):
         _ = app.box
+
+
+def test_the_settlement_posts_in_batches_of_the_configured_size(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", settle_batch_users=25)
+    settlement = App(settings).settlement()
+    assert settlement.batch_users == 25
+    assert settlement.options == App(settings).settle_options

@@ -17,7 +17,7 @@ from trickle.connectors.http import HttpClient
 from trickle.connectors.registry import Registry
 from trickle.core.credentials import CredentialBox, SecretKeyError, load_key
 from trickle.core.db import Database
-from trickle.core.settlement import SettleOptions
+from trickle.core.settlement import Settlement, SettleOptions
 
 
 class App:
@@ -72,6 +72,12 @@ class App:
             escrow_days=self.settings.escrow_days,
             unclaimed=self.settings.unclaimed,
             grace_hours=self.settings.settle_grace_hours,
+        )
+
+    def settlement(self) -> Settlement:
+        """A settlement under the settings' rules and posting batch size."""
+        return Settlement(
+            self.db, self.settle_options, batch_users=self.settings.settle_batch_users
         )
 
     def connector(self, platform: str) -> Connector:

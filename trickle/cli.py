@@ -630,11 +630,10 @@ def settle(
 ) -> None:
     """Settle a month: split each user's budget over their flattrs and post it to the ledger."""
     from trickle.core.reports import month_report
-    from trickle.core.settlement import Settlement
 
     period = _period(month)
     app = _app(ctx)
-    settlement = Settlement(app.db, app.settle_options)
+    settlement = app.settlement()
     if dry_run:
         closing = settlement.closing(period)
         with app.db.reader() as session:

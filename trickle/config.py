@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     secret_key_file: Path = Path("trickle.key")
     settle_grace_hours: int = Field(default=24, ge=0)
+    settle_batch_users: int = Field(default=500, ge=1)
     unclaimed: Literal["reserve", "skip"] = "reserve"
     log_level: str = "INFO"
     worker: WorkerSettings = WorkerSettings()

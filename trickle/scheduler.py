@@ -42,7 +42,6 @@ from trickle.core.clock import clock
 from trickle.core.escrow import expire_reserved
 from trickle.core.schema import require_current
 from trickle.core.settlement import (
-    Settlement,
     SettlementBusy,
     SettlementError,
     SettleOutcome,
@@ -57,7 +56,7 @@ log = logging.getLogger(__name__)
 def settle_closed_months(app: App) -> list[SettleOutcome]:
     """Settle every closed month not settled yet, oldest first; stop at the first open one."""
     outcomes: list[SettleOutcome] = []
-    settlement = Settlement(app.db, app.settle_options)
+    settlement = app.settlement()
     while True:
         with app.db.reader() as session:
             period = first_open_period(session)

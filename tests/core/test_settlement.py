@@ -220,25 +220,34 @@ def test_the_grace_period_holds_the_month_unless_forced(world):
     assert world.settle("2026-10", force=True).status == "settled"
 
 
-def test_accounts_not_polled_since_the_month_ended_hold_it_back(world, db):
-    alice = world.user("alice")
+def add_github_account(
+    db, user_id: int, status: AccountStatus, last_success_at: datetime | None = None
+) -> None:
+    """Link a GitHub account for ``user_id`` directly in the database, linked in September."""
     with db.session() as session:
         session.add(
             LinkedAccount(
-                user_id=alice,
+                user_id=user_id,
                 platform="github",
                 platform_user_id="42",
                 handle="alice-gh",
                 credentials=b"sealed",
-                status=AccountStatus.ACTIVE.value,
+                status=status.value,
                 linked_at=datetime(2026, 9, 1, tzinfo=UTC),
                 poll_state={},
                 baseline_done=True,
                 interval_seconds=300,
-                last_success_at=datetime(2026, 10, 31, 23, tzinfo=UTC),
+                last_success_at=last_success_at,
                 failures=0,
             )
         )
+
+
+def test_accounts_not_polled_since_the_month_ended_hold_it_back(world, db):
+    alice = world.user("alice")
+    add_github_account(
+        db, alice, AccountStatus.ACTIVE, last_success_at=datetime(2026, 10, 31, 23, tzinfo=UTC)
+    )
 
     with pytest.raises(MonthNotClosed, match="alice/github:alice-gh"):
         world.settle("2026-10", force=False)
@@ -254,22 +263,7 @@ def test_accounts_not_polled_since_the_month_ended_hold_it_back(world, db):
 
 def test_accounts_that_need_relinking_do_not_hold_the_month(world, db):
     alice = world.user("alice")
-    with db.session() as session:
-        session.add(
-            LinkedAccount(
-                user_id=alice,
-                platform="github",
-                platform_user_id="42",
-                handle="alice-gh",
-                credentials=b"sealed",
-                status=AccountStatus.AUTH_EXPIRED.value,
-                linked_at=datetime(2026, 9, 1, tzinfo=UTC),
-                poll_state={},
-                baseline_done=True,
-                interval_seconds=300,
-                failures=0,
-            )
-        )
+    add_github_account(db, alice, AccountStatus.AUTH_EXPIRED)
     assert world.settle("2026-10", force=False).status == "settled"
 
 

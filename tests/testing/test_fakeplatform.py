@@ -1,0 +1,127 @@
+"""FakePlatform: routes served on 127.0.0.1, latency, and the per-account overlap log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from trickle.testing.fakeplatform import FakePlatform, FakeResponse, Request, route
+
+
+class Echo(FakePlatform):
+    """A tiny platform: who asks, what it was asked, and a page that is never modified."""
+
+    @route("GET", "/echo")
+    def echo(self, request: Request) -> FakeResponse:
+        return FakeResponse(
+            200,
+            {"query": dict(request.query), "auth": request.header("authorization")},
+            headers={"X-Seen": "yes"},
+        )
+
+    @route("GET", "/same")
+    def same(self, request: Request) -> FakeResponse:
+        return FakeResponse(304, {"ignored": True}, headers={"ETag": '"v1"'})
+
+    @route("GET", "/html")
+    def html(self, request: Request) -> FakeResponse:
+        return FakeResponse(502, "<html>Bad gateway</html>")
+
+    @route("GET", "/boom")
+    def boom(self, request: Request) -> FakeResponse:
+        raise ValueError("broken fixture")
+
+    @route("POST", "/form")
+    def form(self, request: Request) -> FakeResponse:
+        return FakeResponse(201, {"ok": True})
+
+
+class Slow(Echo):
+    """The same routes, inherited, behind a delay."""
+
+
+@pytest.fixture
+def echo() -> Iterator[Echo]:
+    with Echo() as platform:
+        yield platform
+
+
+def test_it_serves_its_routes_on_localhost_with_json_bodies(echo: Echo) -> None:
+    assert echo.base_url.startswith("http://127.0.0.1:")
+    answer = requests.get(
+        f"{echo.base_url}/echo?page=2&page=3", headers={"Authorization": "token a"}, timeout=5
+    )
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert answer.headers["X-Seen"] == "yes"
+    assert answer.json() == {"query": {"page": "3"}, "auth": "token a"}
+
+
+def test_an_unknown_route_is_a_json_404(echo: Echo) -> None:
+    answer = requests.get(f"{echo.base_url}/nowhere", timeout=5)
+    assert answer.status_code == 404
+    assert answer.json() == {"message": "Not Found"}
+
+
+def test_a_304_has_no_body_whatever_the_route_returned(echo: Echo) -> None:
+    answer = requests.get(f"{echo.base_url}/same", timeout=5)
+    assert (answer.status_code, answer.content, answer.headers["ETag"]) == (304, b"", '"v1"')
+
+
+def test_text_bodies_are_sent_as_they_are(echo: Echo) -> None:
+    answer = requests.get(f"{echo.base_url}/html", timeout=5)
+    assert (answer.status_code, answer.text) == (502, "<html>Bad gateway</html>")
+
+
+def test_a_route_that_raises_answers_500_instead_of_hanging_the_client(echo: Echo) -> None:
+    answer = requests.get(f"{echo.base_url}/boom", timeout=5)
+    assert answer.status_code == 500
+    assert "broken fixture" in answer.json()["message"]
+
+
+def test_post_bodies_are_read_and_routes_are_per_method(echo: Echo) -> None:
+    assert requests.post(f"{echo.base_url}/form", data=b"x" * 1000, timeout=5).status_code == 201
+    assert requests.get(f"{echo.base_url}/form", timeout=5).status_code == 404
+
+
+def test_requests_are_counted_per_account(echo: Echo) -> None:
+    for token in ("a", "a", "b"):
+        requests.get(f"{echo.base_url}/echo", headers={"Authorization": token}, timeout=5)
+    requests.get(f"{echo.base_url}/echo", timeout=5)
+    assert echo.requests == {"a": 2, "b": 1}
+    assert echo.total_requests == 4
+
+
+def test_concurrent_requests_for_one_account_are_logged_as_overlaps() -> None:
+    with Slow(latency=0.3) as platform:
+
+        def call(token: str) -> None:
+            requests.get(f"{platform.base_url}/echo", headers={"Authorization": token}, timeout=5)
+
+        same = [threading.Thread(target=call, args=("a",)) for _ in range(2)]
+        other = threading.Thread(target=call, args=("b",))
+        for thread in (*same, other):
+            thread.start()
+        for thread in (*same, other):
+            thread.join()
+        assert platform.overlaps == [("a", "/echo")]
+
+
+def test_one_request_at_a_time_is_no_overlap_and_latency_delays_each_answer() -> None:
+    with Slow(latency=0.1) as platform:
+        started = time.perf_counter()
+        for _ in range(3):
+            requests.get(f"{platform.base_url}/echo", headers={"Authorization": "a"}, timeout=5)
+        assert time.perf_counter() - started >= 0.3
+        assert platform.overlaps == []
+
+
+def test_a_stopped_platform_has_no_address() -> None:
+    platform = Echo().start()
+    platform.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = platform.base_url

@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.orm import Session
 
 from trickle.core.db import Database
 from trickle.core.invariants import check_ledger
@@ -253,7 +255,6 @@ def test_settle_killed_at_random_points_resumes_to_the_uninterrupted_ledger(temp
     with reference_db.reader() as s:
         run = s.scalars(select(SettlementRun)).one()
         plan_seconds = (run.planned_at - run.started_at).total_seconds()
-        post_seconds = (run.finished_at - run.planned_at).total_seconds()
         assert check_ledger(s) == []
     reference_db.dispose()
     assert len(reference["shares"]) > USERS  # the month really spends
@@ -265,17 +266,18 @@ def test_settle_killed_at_random_points_resumes_to_the_uninterrupted_ledger(temp
         db = _copy(template, path)
         command, env = _settle_command(path)
         child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-        # Even trials aim at the plan, odd ones at the posting. The posting is aimed at once
-        # it has begun (not by the reference's timings), so a loaded machine that plans more
-        # slowly than the reference did still has its kills land there.
+        # Even trials aim at the plan (a random time into it), odd ones at the posting: at
+        # a random point of its progress (after some number of users were posted), then a
+        # few milliseconds more, to land between or inside the next batches. Aiming by
+        # progress, not by the reference run's timings, keeps the kills in the posting on a
+        # machine that is faster or slower now than when the reference ran.
         if trial % 2 == 0:
-            reached = _wait_for_status(db, child, ("planning",))
-            delay = rng.uniform(0, plan_seconds)
+            if _wait_for(db, child, _status_is("planning")):
+                time.sleep(rng.uniform(0, plan_seconds))
         else:
-            reached = _wait_for_status(db, child, ("posting", "done"))
-            delay = rng.uniform(0, post_seconds)
-        if reached:
-            time.sleep(delay)
+            target = rng.randrange(0, USERS * 9 // 10)
+            if _wait_for(db, child, _posted_at_least(target)):
+                time.sleep(rng.uniform(0, 0.01))
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=60)
         stages[stage_after_kill(db)] += 1
@@ -293,15 +295,32 @@ def test_settle_killed_at_random_points_resumes_to_the_uninterrupted_ledger(temp
     assert stages["posting"] >= 10, stages
 
 
-def _wait_for_status(
-    db: Database, child: subprocess.Popen[bytes], statuses: tuple[str, ...]
+def _status_is(status: str) -> Callable[[Session], bool]:
+    """The run row is committed with ``status``."""
+    return lambda s: s.scalar(select(SettlementRun.status)) == status
+
+
+def _posted_at_least(users: int) -> Callable[[Session], bool]:
+    """The posting has begun and at least ``users`` users are posted."""
+
+    def check(s: Session) -> bool:
+        if s.scalar(select(SettlementRun.status)) != "posting":
+            return False
+        posted = select(func.count()).where(SettlementUser.posted.is_(True))
+        return (s.scalar(posted) or 0) >= users
+
+    return check
+
+
+def _wait_for(
+    db: Database, child: subprocess.Popen[bytes], ready: Callable[[Session], bool]
 ) -> bool:
-    """Wait until the child's run row is committed with one of ``statuses``; False if the
-    child ended first or a minute passed."""
+    """Poll the child's database until ``ready``; False if the child ended first or a minute
+    passed."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and child.poll() is None:
         with db.reader() as s:
-            if s.scalar(select(SettlementRun.status)) in statuses:
+            if ready(s):
                 return True
         time.sleep(0.002)
     return False

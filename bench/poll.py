@@ -718,8 +718,8 @@ def ingest_summary(ingests: list[Ingest], args: argparse.Namespace) -> list[str]
     ]
     if best.ratio < 0.5:
         lines.append(
-            "    limit: per poll, ingest_poll also upserts and looks up the likes' creators "
-            "(two statements the floor does not run) and binds every value through "
+            "    limit: per poll, ingest_poll also looks up the likes' creators (and inserts "
+            "the new ones: statements the floor does not run) and binds every value through "
             "SQLAlchemy's types; the floor hands sqlite3 finished tuples"
         )
     return lines

@@ -240,6 +240,23 @@ def test_upsert_creators_returns_the_id_of_each_identity(db: Database) -> None:
     assert again[("github", "3")] not in first.values()
 
 
+def test_known_and_new_creators_beyond_one_chunk_on_two_platforms_get_one_id_each(
+    db: Database,
+) -> None:
+    known = [like(f"k{n}", str(n)) for n in range(0, CHUNK + 50, 2)]
+    with db.session() as session:
+        before = upsert_creators(session, known)
+    mixed = [like(f"m{n}", str(n)) for n in range(CHUNK + 50)]
+    mixed += [like(f"x{n}", str(n), platform="mastodon") for n in range(3)]
+    with db.session() as session:
+        after = upsert_creators(session, mixed)
+    assert len(after) == CHUNK + 50 + 3
+    assert {key: after[key] for key in before} == before
+    assert len(set(after.values())) == len(after)
+    with db.reader() as session:
+        assert session.scalar(select(func.count()).select_from(Creator)) == len(after)
+
+
 # ---------------------------------------------------------------------------
 # the baseline
 

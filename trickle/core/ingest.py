@@ -14,7 +14,7 @@ from datetime import datetime
 from itertools import islice
 from typing import TypeVar
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from trickle.core.db import insert
@@ -71,36 +71,61 @@ def split_baseline(
 
 
 def upsert_creators(session: Session, events: Iterable[LikeEvent]) -> dict[tuple[str, str], int]:
-    """Make sure every event's creator exists; returns (platform, platform id) -> creator id."""
+    """Make sure every event's creator exists; returns (platform, platform id) -> creator id.
+
+    Most likes are for creators already stored, so they are looked up first and only the
+    missing ones are inserted (``ON CONFLICT DO NOTHING``, for a concurrent writer inserting
+    the same one), then looked up in turn. A creator whose handle changed is renamed.
+    """
     handles: dict[tuple[str, str], str] = {}
     for event in events:
         handles[(event.platform, event.creator_id)] = event.creator_handle
     if not handles:
         return {}
+    connection = session.connection()
     keys = sorted(handles)  # one lock order for every writer (PostgreSQL deadlocks otherwise)
-    ids: dict[tuple[str, str], int] = {}
-    add = insert(session, Creator.__table__).on_conflict_do_nothing(
-        index_elements=["platform", "platform_id"]
-    )
-    for chunk in batched(keys, CHUNK):
-        # Rows as execute() parameters, not .values(rows): one statement compiled once
-        # (and cached) instead of a new one with a bound parameter per value on every call.
-        session.execute(
-            add, [{"platform": p, "platform_id": i, "handle": handles[(p, i)]} for p, i in chunk]
+    stored = _find_creators(connection, keys)
+    missing = [key for key in keys if key not in stored]
+    if missing:
+        add = insert(session, Creator.__table__).on_conflict_do_nothing(
+            index_elements=["platform", "platform_id"]
         )
-        rows = session.execute(
-            select(Creator.id, Creator.platform, Creator.platform_id, Creator.handle).where(
-                tuple_(Creator.platform, Creator.platform_id).in_(chunk)
+        for chunk in batched(missing, CHUNK):
+            # Rows as execute() parameters, not .values(rows): one statement compiled once
+            # (and cached) instead of a new one with a bound parameter per value on every call.
+            connection.execute(
+                add,
+                [{"platform": p, "platform_id": i, "handle": handles[(p, i)]} for p, i in chunk],
             )
-        )
-        renamed = []
-        for creator_id, platform, platform_id, handle in rows:
-            ids[(platform, platform_id)] = creator_id
-            if handle != handles[(platform, platform_id)]:
-                renamed.append({"id": creator_id, "handle": handles[(platform, platform_id)]})
-        if renamed:
-            session.execute(update(Creator), renamed)  # ORM bulk update by primary key
-    return ids
+        stored.update(_find_creators(connection, missing))
+    renamed = [
+        {"id": creator_id, "handle": handles[key]}
+        for key, (creator_id, handle) in sorted(stored.items())
+        if handle != handles[key]
+    ]
+    if renamed:
+        session.execute(update(Creator), renamed)  # ORM bulk update by primary key
+    return {key: creator_id for key, (creator_id, _) in stored.items()}
+
+
+def _find_creators(
+    connection: Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """(platform, platform id) -> (creator id, stored handle), for those of ``keys`` stored."""
+    found: dict[tuple[str, str], tuple[int, str]] = {}
+    by_platform: dict[str, list[str]] = {}
+    for platform, platform_id in keys:
+        by_platform.setdefault(platform, []).append(platform_id)
+    for platform, platform_ids in by_platform.items():
+        for chunk in batched(platform_ids, CHUNK):
+            rows = connection.execute(
+                select(Creator.id, Creator.platform_id, Creator.handle).where(
+                    Creator.platform == platform, Creator.platform_id.in_(chunk)
+                )
+            )
+            for creator_id, platform_id, handle in rows:
+                found[(platform, platform_id)] = (creator_id, handle)
+    return found
 
 
 def store_flattrs(

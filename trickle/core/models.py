@@ -171,7 +171,15 @@ class Flattr(Base):
     __tablename__ = "flattrs"
     __table_args__ = (
         UniqueConstraint("user_id", "platform", "item_id"),
-        Index("ix_flattrs_period_user", "period", "user_id"),
+        # Counted flattrs only: the uncounted ones are found through ix_flattrs_unsettled,
+        # and leaving them out saves an entry per like at ingest.
+        Index(
+            "ix_flattrs_period_user",
+            "period",
+            "user_id",
+            sqlite_where=text("period IS NOT NULL"),
+            postgresql_where=text("period IS NOT NULL"),
+        ),
         Index(
             "ix_flattrs_unsettled",
             "effective_at",

@@ -514,6 +514,7 @@ class Settlement:
                     self._plan(run_id, period)
                 self._post(run_id, period)
                 self._finish(run_id)
+                self._analyze("flattrs", "ledger_transactions", "ledger_entries")
             except BaseException:
                 # What is committed stays; free the run so that `settle` can resume it now.
                 self._unlock(run_id)
@@ -616,7 +617,7 @@ class Settlement:
 
     def _post(self, run_id: int, period: Period) -> None:
         """Stage 3: post the plan to the ledger, a batch of users per transaction."""
-        self._analyze_plan()
+        self._analyze("shares", "settlement_users")
         with self.db.session() as session:
             for currency in session.scalars(
                 select(SettlementUser.currency).where(SettlementUser.run_id == run_id).distinct()
@@ -643,11 +644,12 @@ class Settlement:
                 self._heartbeat(session, run_id)
             after = users[-1]
 
-    def _analyze_plan(self) -> None:
-        """PostgreSQL: refresh the statistics of the tables the plan has just filled.
+    def _analyze(self, *tables: str) -> None:
+        """PostgreSQL: refresh the statistics of tables a stage has just filled.
 
-        Autovacuum would get to them a minute too late: until then the planner takes a
-        month of shares for a handful of rows and nests loops over whole batches.
+        Autovacuum would get to them a minute too late: until then the planner takes
+        millions of fresh rows for a handful and nests loops over them (in the post
+        stage's batches, and in ``ledger check`` or a report run right after settling).
         Statistics change no result, so a lock that does not come quickly is not waited for.
         """
         if not self.db.is_postgres:
@@ -655,9 +657,9 @@ class Settlement:
         try:
             with self.db.session() as session:
                 session.execute(text("SET LOCAL lock_timeout = '10s'"))
-                session.execute(text("ANALYZE shares, settlement_users"))
+                session.execute(text(f"ANALYZE {', '.join(tables)}"))
         except OperationalError:
-            log.warning("could not analyze the plan's tables; posting without", exc_info=True)
+            log.warning("could not analyze %s; going on without", ", ".join(tables), exc_info=True)
 
     def _post_batch(self, session: Session, run_id: int, period: Period, lo: int, hi: int) -> None:
         now = clock.now()

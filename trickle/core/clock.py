@@ -56,10 +56,22 @@ class Clock:
 
 
 def ensure_utc(when: datetime) -> datetime:
-    """Return ``when`` as an aware UTC datetime; naive values are taken as UTC."""
+    """Return ``when`` as an aware UTC datetime; naive values are taken as UTC.
+
+    Raises ``OverflowError`` when the offset moves it out of the years 1 to 9999
+    (``9999-12-31T23:00-05:00``); code reading outside input catches that.
+    """
     if when.tzinfo is None:
         return when.replace(tzinfo=UTC)
     return when.astimezone(UTC)
+
+
+def iso_utc(when: datetime | None) -> str | None:
+    """``when`` as ISO 8601 in UTC with a ``Z`` (``2026-11-02T00:00:00Z``), the one form
+    trickle prints and writes to JSON; None stays None."""
+    if when is None:
+        return None
+    return ensure_utc(when).isoformat().replace("+00:00", "Z")
 
 
 clock = Clock()

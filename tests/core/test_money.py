@@ -13,6 +13,9 @@ from sqlalchemy import BigInteger, literal, select
 from trickle.core.db import Database
 from trickle.core.money import (
     CURRENCY_EXPONENTS,
+    MAX_BALANCE_MINOR,
+    MAX_BUDGET_MINOR,
+    MAX_DEPOSIT_MINOR,
     SPLIT_PRIME,
     Money,
     MoneyError,
@@ -101,6 +104,36 @@ def test_parse_money_rejects_garbage_with_an_example_of_what_it_accepts(text: st
         MoneyError, match=r"not an amount: .*\(write it like 5, 5\.00 or 4\.99 EUR\)"
     ):
         parse_money(text, "EUR")
+
+
+def test_parse_money_refuses_more_than_the_maximum_naming_it() -> None:
+    assert parse_money("10000000", "EUR", maximum=MAX_BUDGET_MINOR).minor == MAX_BUDGET_MINOR
+    with pytest.raises(MoneyError, match=r"more than a budget may be \(at most 10000000.00 EUR"):
+        parse_money("10000000.01", "EUR", maximum=MAX_BUDGET_MINOR, what="budget")
+
+
+@pytest.mark.parametrize("digits", [31, 5000, 100_000])
+def test_parse_money_refuses_absurdly_long_numbers_without_echoing_them(digits: int) -> None:
+    """Python refuses to turn 5,000 digits into an int (a ValueError, not ours), and an error
+    message should not repeat 100,000 of them."""
+    with pytest.raises(MoneyError) as caught:
+        parse_money("9" * digits, "EUR", maximum=MAX_BUDGET_MINOR, what="budget")
+    assert len(str(caught.value)) < 200
+
+
+@given(st.integers(min_value=0, max_value=10**20))
+def test_parse_money_accepts_exactly_the_amounts_up_to_the_maximum(minor: int) -> None:
+    text = format_money(minor, "EUR")
+    if minor <= MAX_DEPOSIT_MINOR:
+        assert parse_money(text, "EUR", maximum=MAX_DEPOSIT_MINOR).minor == minor
+    else:
+        with pytest.raises(MoneyError, match="at most"):
+            parse_money(text, "EUR", maximum=MAX_DEPOSIT_MINOR)
+
+
+def test_the_limits_keep_every_sum_far_inside_64_bits() -> None:
+    assert MAX_BUDGET_MINOR <= MAX_DEPOSIT_MINOR <= MAX_BALANCE_MINOR
+    assert MAX_BALANCE_MINOR * 10_000 < 2**63  # fee arithmetic multiplies by basis points
 
 
 def test_parse_money_rejects_a_currency_given_twice() -> None:

@@ -9,9 +9,15 @@ from sqlalchemy import func, select
 
 from trickle.core.clock import clock
 from trickle.core.db import Database
-from trickle.core.ledger import funds_of
+from trickle.core.ledger import LedgerError, funds_of
 from trickle.core.models import Budget, LedgerTransaction, User
-from trickle.core.money import Money, MoneyError
+from trickle.core.money import (
+    MAX_BALANCE_MINOR,
+    MAX_BUDGET_MINOR,
+    MAX_DEPOSIT_MINOR,
+    Money,
+    MoneyError,
+)
 from trickle.core.users import (
     UserError,
     UserSummary,
@@ -56,9 +62,27 @@ def test_a_new_user_has_a_currency_a_budget_and_a_creation_time(
 
 
 @pytest.mark.parametrize(
-    "name", ["alice", "a", "Bob.Smith", "carol_99", "dave@example.org", "e-f", "x" * 100]
+    "name",
+    [
+        "alice",
+        "a",
+        "Bob.Smith",
+        "carol_99",
+        "dave@example.org",
+        "e-f",
+        "x" * 100,
+        "élodie",
+        "ålice",
+        "Zoë",
+        "李雷",
+        "Дмитрий",
+        "हिन्दी",  # letters with combining vowel signs
+        "7up",
+    ],
 )
-def test_user_names_may_use_letters_digits_and_a_few_marks(sqlite_db: Database, name: str) -> None:
+def test_user_names_are_letters_and_digits_of_any_language_and_a_few_marks(
+    sqlite_db: Database, name: str
+) -> None:
     with sqlite_db.session() as session:
         add_user(session, name, eur(500))
     assert user_count(sqlite_db) == 1
@@ -66,15 +90,39 @@ def test_user_names_may_use_letters_digits_and_a_few_marks(sqlite_db: Database, 
 
 @pytest.mark.parametrize(
     "name",
-    ["", " alice", "alice ", "al ice", "-alice", ".alice", "alice\n", "al/ice", "x" * 101, "ålice"],
+    [
+        "",
+        " alice",
+        "alice ",
+        "al ice",
+        "-alice",
+        ".alice",
+        "alice\n",
+        "al/ice",
+        "x" * 101,
+        "[bold]x[/bold]",
+        "al\u200bice",  # a zero-width space: looks like "alice"
+        "\u0301e",  # starts with a combining mark
+        "ali\x1bce",
+    ],
 )
 def test_a_bad_user_name_is_refused_with_the_rules(sqlite_db: Database, name: str) -> None:
     with (
-        pytest.raises(UserError, match=r"bad user name .*use letters, digits"),
+        pytest.raises(UserError, match=r"bad user name .*use letters and digits"),
         sqlite_db.session() as s,
     ):
         add_user(s, name, eur(500))
     assert user_count(sqlite_db) == 0
+
+
+def test_a_name_is_one_user_however_its_accents_are_encoded(sqlite_db: Database) -> None:
+    composed, decomposed = "\u00e9lodie", "e\u0301lodie"
+    with sqlite_db.session() as session:
+        add_user(session, decomposed, eur(500))
+    with sqlite_db.session() as session:
+        assert get_user(session, composed).name == composed
+        with pytest.raises(UserError, match="already exists"):
+            add_user(session, composed, eur(500))
 
 
 def test_a_second_user_with_the_same_name_is_refused(db: Database) -> None:
@@ -221,6 +269,55 @@ def test_funding_must_be_more_than_zero(db: Database, minor: int) -> None:
         fund(session, "alice", eur(minor))
 
 
+def test_a_budget_above_the_maximum_is_refused_when_added_or_changed(db: Database) -> None:
+    with pytest.raises(MoneyError, match=r"at most 10000000.00 EUR"), db.session() as session:
+        add_user(session, "alice", eur(MAX_BUDGET_MINOR + 1))
+    with db.session() as session:
+        add_user(session, "alice", eur(MAX_BUDGET_MINOR))
+    with pytest.raises(MoneyError, match=r"at most"), db.session() as session:
+        set_budget(session, "alice", eur(2**62))
+    with db.reader() as session:
+        assert current_budget(session, get_user(session, "alice").id) == MAX_BUDGET_MINOR
+
+
+def test_a_deposit_above_the_maximum_is_refused(db: Database) -> None:
+    with db.session() as session:
+        add_user(session, "alice", eur(500))
+    with pytest.raises(MoneyError, match=r"at most 1000000000.00 EUR"), db.session() as session:
+        fund(session, "alice", eur(MAX_DEPOSIT_MINOR + 1))
+    with db.session() as session:
+        assert fund(session, "alice", eur(MAX_DEPOSIT_MINOR))
+
+
+def test_deposits_stop_where_trickle_holds_the_most_it_may(db: Database) -> None:
+    """Two deposits near 2**63 are not both credited (they were, and then every sum
+    overflowed): the total held in a currency stops at MAX_BALANCE_MINOR."""
+    with db.session() as session:
+        add_user(session, "alice", eur(500))
+        add_user(session, "bob", eur(500))
+    deposits = MAX_BALANCE_MINOR // MAX_DEPOSIT_MINOR
+    with db.session() as session:
+        for n in range(deposits):
+            fund(session, "alice" if n % 2 else "bob", eur(MAX_DEPOSIT_MINOR), reference=f"r{n}")
+    with pytest.raises(LedgerError, match=r"holds at most"), db.session() as session:
+        fund(session, "alice", eur(1), reference="one-too-many")
+    with db.session() as session:  # a repeated reference is still a no-op, not an error
+        assert not fund(session, "bob", eur(MAX_DEPOSIT_MINOR), reference="r0")
+    with db.reader() as session:
+        assert sum(u.balance_minor for u in list_users(session)) == MAX_BALANCE_MINOR
+
+
+@pytest.mark.parametrize("reference", ["", "   ", "a\nb", "x" * 101])
+def test_a_payment_reference_is_one_line_and_never_empty(db: Database, reference: str) -> None:
+    """An empty reference was a reference like any other: ``--reference ""`` credited twice."""
+    with db.session() as session:
+        add_user(session, "alice", eur(500))
+    with pytest.raises(UserError, match="payment reference"), db.session() as session:
+        fund(session, "alice", eur(100), reference=reference)
+    with db.reader() as session:
+        assert funds_of(session, get_user(session, "alice").id, "EUR").balance == 0
+
+
 def test_funding_an_unknown_user_is_a_user_error(db: Database) -> None:
     with pytest.raises(UserError, match="no user called 'bob'"), db.session() as session:
         fund(session, "bob", eur(100))
@@ -241,14 +338,14 @@ def test_list_users_shows_every_user_by_name_with_budget_and_funds(db: Database)
     with db.reader() as session:
         summaries = list_users(session)
     assert summaries == [
-        UserSummary("alice", "EUR", budget_minor=750, funds_minor=2000, reserved_minor=0),
-        UserSummary("bob", "EUR", budget_minor=0, funds_minor=0, reserved_minor=0),
-        UserSummary("carol", "USD", budget_minor=300, funds_minor=50, reserved_minor=0),
+        UserSummary("alice", "EUR", budget_minor=750, balance_minor=2000, reserved_minor=0),
+        UserSummary("bob", "EUR", budget_minor=0, balance_minor=0, reserved_minor=0),
+        UserSummary("carol", "USD", budget_minor=300, balance_minor=50, reserved_minor=0),
     ]
     assert summaries[0].available_minor == 2000
 
 
-def test_available_funds_are_funds_minus_reserved() -> None:
+def test_available_funds_are_the_balance_minus_reserved() -> None:
     assert UserSummary("a", "EUR", 500, 1000, 130).available_minor == 870
 
 

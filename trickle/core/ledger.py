@@ -27,6 +27,7 @@ from trickle.core.models import (
     Share,
     ShareState,
 )
+from trickle.core.money import MAX_BALANCE_MINOR, MAX_DEPOSIT_MINOR, format_money
 
 
 class AccountKind(StrEnum):
@@ -123,11 +124,24 @@ def deposit(session: Session, *, user_id: int, currency: str, amount: int, refer
     under ``reference`` before; a reference already used for another user or
     amount is an error, never a silent no-op.
     """
-    if amount <= 0:
-        raise LedgerError(f"a deposit must be positive, got {amount}")
+    if not 0 < amount <= MAX_DEPOSIT_MINOR:
+        raise LedgerError(
+            f"a deposit must be positive and at most {format_money(MAX_DEPOSIT_MINOR, currency)},"
+            f" got {format_money(amount, currency)}"
+        )
     wallet = ensure_account(session, AccountKind.WALLET, currency, user_id)
     source = ensure_account(session, AccountKind.DEPOSITS, currency)
     key = f"deposit:{reference}"
+    # Deposits in one currency take turns on its deposits account, so two of them cannot
+    # both pass the check below (SQLite's write lock already serializes them).
+    session.execute(select(LedgerAccount.id).where(LedgerAccount.id == source).with_for_update())
+    if session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.key == key)) is None:
+        held = -balance_of_kind(session, AccountKind.DEPOSITS, currency)
+        if held + amount > MAX_BALANCE_MINOR:
+            raise LedgerError(
+                f"trickle holds at most {format_money(MAX_BALANCE_MINOR, currency)} in all; "
+                f"this deposit would make it {format_money(held + amount, currency)}"
+            )
     if post(
         session,
         key=key,

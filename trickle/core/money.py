@@ -31,13 +31,29 @@ class MoneyError(TrickleError, ValueError):
     """An amount or currency that cannot be represented exactly."""
 
 
+# The largest amounts trickle accepts, in minor units of any currency (the figures in
+# parentheses are for a currency with cents, like EUR). They keep every amount and every
+# sum trickle computes far inside the 64-bit integers both databases store money in
+# (2**63 - 1 is about 9.2 * 10**18), and are checked where amounts come in (parsing,
+# budgets, deposits) and again by the ledger and the database.
+MAX_BUDGET_MINOR = 10**9
+"""A monthly budget: at most 10,000,000.00."""
+MAX_DEPOSIT_MINOR = 10**11
+"""One deposit: at most 1,000,000,000.00."""
+MAX_BALANCE_MINOR = 10**14
+"""All the money trickle holds in one currency, every wallet and the fees together: at most
+1,000,000,000,000.00. Money only enters through deposits, so capping their total caps every
+balance, share and transfer too; the database refuses a single entry beyond it."""
+_MAX_DIGITS = 30  # longer numbers are refused before Python turns them into an int
+
+
 def exponent(currency: str) -> int:
     """Number of decimal places of ``currency``'s minor unit (EUR: 2, JPY: 0)."""
     try:
         return CURRENCY_EXPONENTS[currency]
     except KeyError:
         known = ", ".join(sorted(CURRENCY_EXPONENTS))
-        raise MoneyError(f"unknown currency {currency!r} (known: {known})") from None
+        raise MoneyError(f"unknown currency {_shown(currency)} (known: {known})") from None
 
 
 def normalize_currency(code: str) -> str:
@@ -83,30 +99,62 @@ _AMOUNT = re.compile(
 )
 
 
-def parse_money(text: str, default_currency: str, *, allow_negative: bool = False) -> Money:
+def parse_money(
+    text: str,
+    default_currency: str,
+    *,
+    allow_negative: bool = False,
+    maximum: int | None = None,
+    what: str = "amount",
+) -> Money:
     """Parse ``5``, ``5.00``, ``4.99 EUR`` or ``EUR 4.99`` exactly.
 
     Raises :class:`MoneyError` with a message a user can act on when the text
     is not an amount, names an unknown currency, has more decimals than the
-    currency allows, or is negative where that is not allowed.
+    currency allows, is negative where that is not allowed, or is more than
+    ``maximum`` minor units (``what`` names the amount in that message).
     """
-    match = _AMOUNT.match(text)
+    match = _AMOUNT.match(text) if len(text) <= 200 else None
     if match is None:
-        raise MoneyError(f"not an amount: {text!r} (write it like 5, 5.00 or 4.99 EUR)")
+        raise MoneyError(f"not an amount: {_shown(text)} (write it like 5, 5.00 or 4.99 EUR)")
+    if len(match["int"]) > _MAX_DIGITS or len(match["frac"] or "") > _MAX_DIGITS:
+        raise MoneyError(f"{_shown(text)} is too large for {what_article(what)}")
     if match["cur1"] and match["cur2"]:
         raise MoneyError(f"not an amount: {text!r} (give the currency once)")
     currency = normalize_currency(match["cur1"] or match["cur2"] or default_currency)
     places = exponent(currency)
     frac = match["frac"] or ""
     if len(frac.rstrip("0")) > places:
-        raise MoneyError(f"{text.strip()!r} has more decimals than {currency} allows ({places})")
+        raise MoneyError(f"{_shown(text)} has more decimals than {currency} allows ({places})")
     frac = frac[:places].ljust(places, "0")
     minor = int(match["int"]) * 10**places + (int(frac) if frac else 0)
     if match["sign"] == "-":
         minor = -minor
     if minor < 0 and not allow_negative:
-        raise MoneyError(f"amount must not be negative: {text.strip()!r}")
+        raise MoneyError(f"{what} must not be negative: {_shown(text)}")
+    if maximum is not None:
+        check_at_most(minor, maximum, currency, what)
     return Money(minor, currency)
+
+
+def _shown(text: str) -> str:
+    """The user's text in an error message: quoted, and cut short if it is long."""
+    text = text.strip()
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
+def what_article(what: str) -> str:
+    """``"a budget"``, ``"an amount"``: ``what`` with its indefinite article."""
+    return f"{'an' if what[:1] in 'aeiou' else 'a'} {what}"
+
+
+def check_at_most(minor: int, maximum: int, currency: str, what: str) -> None:
+    """Refuse an amount above ``maximum`` minor units, saying what the maximum is."""
+    if minor > maximum:
+        raise MoneyError(
+            f"{format_money(minor, currency)} is more than {what_article(what)} may be "
+            f"(at most {format_money(maximum, currency)})"
+        )
 
 
 def format_money(minor: int, currency: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,38 +21,87 @@ from trickle.core.ledger import (
     wallet_balances,
 )
 from trickle.core.models import Budget, User
-from trickle.core.money import Money, MoneyError
+from trickle.core.money import (
+    MAX_BUDGET_MINOR,
+    MAX_DEPOSIT_MINOR,
+    Money,
+    MoneyError,
+    check_at_most,
+)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+MAX_NAME_LENGTH = 100
+MAX_REFERENCE_LENGTH = 100
+_NAME_PUNCTUATION = frozenset("._@-")
 
 
 class UserError(TrickleError):
     """A user that does not exist, already exists, or a budget that makes no sense."""
 
 
+def normalize_name(name: str) -> str:
+    """A user name in its one stored form (Unicode NFC: ``e`` + combining accent is ``é``)."""
+    return unicodedata.normalize("NFC", name)
+
+
+def check_name(name: str) -> str:
+    """The normalized ``name`` if it may name a user, else :class:`UserError` saying why.
+
+    A name is letters and digits of any script (``élodie``, ``李雷``), with the marks that
+    letters carry, and ``.``, ``_``, ``@``, ``-`` after the first character; at most 100
+    characters. No spaces, control or invisible characters and no other punctuation: a
+    name is one word on a command line and in a statement, and cannot pass for another
+    name by looking empty or by splitting in two.
+    """
+    normalized = normalize_name(name)
+    if not normalized or len(normalized) > MAX_NAME_LENGTH or not _name_chars_ok(normalized):
+        raise UserError(
+            f"bad user name {_shown(name)}: use letters and digits (of any language), and "
+            f"'.', '_', '@' or '-' after the first one; at most {MAX_NAME_LENGTH} characters"
+        )
+    return normalized
+
+
+def _name_chars_ok(name: str) -> bool:
+    first = unicodedata.category(name[0])
+    if first[0] not in "LN":
+        return False
+    for char in name[1:]:
+        kind = unicodedata.category(char)[0]
+        if kind not in "LNM" and char not in _NAME_PUNCTUATION:
+            return False
+    return True
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
 def get_user(session: Session, name: str) -> User:
     """The user called ``name``, or a clear error."""
-    user = session.scalars(select(User).where(User.name == name)).one_or_none()
+    user = session.scalars(select(User).where(User.name == normalize_name(name))).one_or_none()
     if user is None:
-        raise UserError(f"no user called {name!r} (see `trickle users list`)")
+        raise UserError(f"no user called {_shown(name)} (see `trickle users list`)")
     return user
+
+
+def check_budget(budget: Money) -> None:
+    """Refuse a negative budget or one above :data:`~trickle.core.money.MAX_BUDGET_MINOR`."""
+    if budget.minor < 0:
+        raise MoneyError("a budget cannot be negative")
+    check_at_most(budget.minor, MAX_BUDGET_MINOR, budget.currency, "monthly budget")
 
 
 def add_user(session: Session, name: str, budget: Money) -> User:
     """Create a user with a monthly budget; the budget's currency is the user's."""
-    if not _NAME.fullmatch(name):
-        raise UserError(
-            f"bad user name {name!r}: use letters, digits, '.', '_', '@' or '-' (at most 100)"
-        )
-    if budget.minor < 0:
-        raise MoneyError("a budget cannot be negative")
+    name = check_name(name)
+    check_budget(budget)
     now = clock.now()
     user = User(name=name, currency=budget.currency, created_at=now)
     session.add(user)
     try:
         session.flush()
     except IntegrityError:
-        raise UserError(f"a user called {name!r} already exists") from None
+        raise UserError(f"a user called {_shown(name)} already exists") from None
     session.add(Budget(user_id=user.id, amount_minor=budget.minor, effective_at=now))
     ensure_account(session, AccountKind.WALLET, user.currency, user.id)
     return user
@@ -65,9 +114,8 @@ def set_budget(session: Session, name: str, budget: Money) -> Money:
     """
     user = get_user(session, name)
     if budget.currency != user.currency:
-        raise MoneyError(f"{name}'s budget is in {user.currency}, not {budget.currency}")
-    if budget.minor < 0:
-        raise MoneyError("a budget cannot be negative")
+        raise MoneyError(f"{user.name}'s budget is in {user.currency}, not {budget.currency}")
+    check_budget(budget)
     previous = current_budget(session, user.id)
     session.add(Budget(user_id=user.id, amount_minor=budget.minor, effective_at=clock.now()))
     return Money(previous, user.currency)
@@ -85,36 +133,54 @@ def current_budget(session: Session, user_id: int, at: datetime | None = None) -
     return int(amount or 0)
 
 
+def check_reference(reference: str) -> str:
+    """A payment reference as given, if usable: not empty, one line, at most 100 characters.
+
+    An empty reference would be one every "no reference" deposit shares, so it is an
+    error rather than quietly meaning "none".
+    """
+    text = reference.strip()
+    if not text:
+        raise UserError("a payment reference cannot be empty (leave --reference out for none)")
+    if len(text) > MAX_REFERENCE_LENGTH or any(unicodedata.category(c)[0] == "C" for c in text):
+        raise UserError(
+            f"bad payment reference {_shown(reference)}: one line of at most "
+            f"{MAX_REFERENCE_LENGTH} printable characters"
+        )
+    return text
+
+
 def fund(session: Session, name: str, amount: Money, reference: str | None = None) -> bool:
     """Add money to a user's wallet. ``reference`` makes a repeated deposit a no-op."""
     user = get_user(session, name)
     if amount.currency != user.currency:
-        raise MoneyError(f"{name}'s wallet is in {user.currency}, not {amount.currency}")
+        raise MoneyError(f"{user.name}'s wallet is in {user.currency}, not {amount.currency}")
     if amount.minor <= 0:
         raise MoneyError("a deposit must be more than zero")
+    check_at_most(amount.minor, MAX_DEPOSIT_MINOR, amount.currency, "deposit")
     return deposit(
         session,
         user_id=user.id,
         currency=user.currency,
         amount=amount.minor,
-        reference=reference or uuid.uuid4().hex,
+        reference=uuid.uuid4().hex if reference is None else check_reference(reference),
     )
 
 
 @dataclass(frozen=True)
 class UserSummary:
-    """One line of ``users list``."""
+    """One line of ``users list``: the wallet's balance, what of it is held, what is free."""
 
     name: str
     currency: str
     budget_minor: int
-    funds_minor: int
+    balance_minor: int
     reserved_minor: int
 
     @property
     def available_minor(self) -> int:
-        """Funds minus open reservations: what the next month can spend."""
-        return self.funds_minor - self.reserved_minor
+        """Balance minus open reservations: what the next month can spend."""
+        return self.balance_minor - self.reserved_minor
 
 
 def list_users(session: Session) -> list[UserSummary]:
@@ -127,7 +193,7 @@ def list_users(session: Session) -> list[UserSummary]:
             name=u.name,
             currency=u.currency,
             budget_minor=current_budget(session, u.id),
-            funds_minor=balances.get((u.id, u.currency), 0),
+            balance_minor=balances.get((u.id, u.currency), 0),
             reserved_minor=reserved.get((u.id, u.currency), 0),
         )
         for u in users

@@ -146,6 +146,10 @@ def app(settings: Settings) -> Iterator[App]:
     application.close()
 
 
+JOINED = datetime(2026, 1, 1, tzinfo=UTC)
+"""When the users of a World scenario joined, unless a test says otherwise."""
+
+
 class World:
     """A small scenario builder over one database: users, likes, claims, settlements.
 
@@ -157,13 +161,33 @@ class World:
         self.db = db
         self._items = 0
 
-    def user(self, name: str, budget: str = "5.00", funds: str | None = "100.00") -> int:
-        """Create a user with a budget (and a deposit, unless ``funds`` is None); returns its id."""
+    def user(
+        self,
+        name: str,
+        budget: str = "5.00",
+        funds: str | None = "100.00",
+        *,
+        joined: datetime | None = JOINED,
+    ) -> int:
+        """Create a user with a budget (and a deposit, unless ``funds`` is None); returns its id.
+
+        The user (and their budget) dates from ``joined``, the start of 2026 unless a test
+        says otherwise, so that the months the scenarios settle fall under that budget;
+        ``joined=None`` means now on trickle's clock, as ``users add`` does.
+        """
+        from sqlalchemy import update
+
+        from trickle.core.models import Budget, User
         from trickle.core.money import parse_money
         from trickle.core.users import add_user, fund
 
         with self.db.session() as session:
             user = add_user(session, name, parse_money(budget, "EUR"))
+            if joined is not None:
+                session.execute(update(User).where(User.id == user.id).values(created_at=joined))
+                session.execute(
+                    update(Budget).where(Budget.user_id == user.id).values(effective_at=joined)
+                )
             if funds is not None and parse_money(funds, "EUR").minor > 0:
                 fund(session, name, parse_money(funds, "EUR"), reference=f"initial-{name}")
             return user.id

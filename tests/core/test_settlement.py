@@ -188,6 +188,24 @@ def test_the_budget_in_force_at_the_end_of_the_month_applies(world, db):
     assert spent == {"alice": 200, "bob": 500}
 
 
+def test_a_month_before_any_budget_of_the_user_costs_them_nothing(world):
+    """A user who joined in December was charged a full budget for likes imported into
+    August (and January 1970): a month that ended before their first budget costs nothing."""
+    clock.set(datetime(2026, 12, 5, tzinfo=UTC), frozen=True)
+    world.user("alice", budget="5.00", joined=None)  # joins now, in December
+    world.like("alice", "creator-1", datetime(2026, 8, 10, tzinfo=UTC))
+    world.like("alice", "creator-2", datetime(2026, 12, 6, tzinfo=UTC))
+
+    world.settle("2026-08")
+    clock.set(datetime(2027, 1, 3, tzinfo=UTC), frozen=True)
+    for month in ("2026-09", "2026-10", "2026-11", "2026-12"):
+        world.settle(month)
+
+    assert world.shares("alice") == [("alice", "creator-2", 500, "reserved")]
+    assert world.funds("alice") == (10000, 500)
+    assert world.violations() == []
+
+
 def test_settling_twice_changes_nothing_and_says_so(world):
     world.user("alice", budget="5.00")
     world.like("alice", "creator-1", OCT)

@@ -9,9 +9,11 @@ is. Everything above this module writes plain SQLAlchemy and asks
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
@@ -19,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from trickle.core.errors import TrickleError
 
@@ -33,17 +36,44 @@ class DatabaseError(TrickleError):
     """The database cannot be reached, or its schema is not the one this trickle needs."""
 
 
+def display_url(url: str) -> str:
+    """``url`` as trickle shows it anywhere: with its password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def is_memory_sqlite(url: str) -> bool:
+    """True for an in-memory SQLite URL (``sqlite://``, ``sqlite:///:memory:``)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url`` with trickle's per-dialect settings."""
+    """Create an engine for ``url`` with trickle's per-dialect settings.
+
+    A new SQLite file is created readable by its owner only (it holds sealed tokens and the
+    ledger); SQLite gives its ``-wal`` and ``-shm`` files the same mode.
+    """
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
-        shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # never echo a password
         raise DatabaseError(
-            f"not a database URL: {shown!r} (e.g. sqlite:///trickle.db or "
+            f"not a database URL: {display_url(url)!r} (e.g. sqlite:///trickle.db or "
             "postgresql+psycopg://user@host/db)"
         ) from None
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            # One connection shared by every thread, so that all of them see the same
+            # database; pool sizes mean nothing here.
+            kwargs = {k: v for k, v in kwargs.items() if k not in ("pool_size", "max_overflow")}
+            kwargs["poolclass"] = StaticPool
+        else:
+            _create_private_file(Path(parsed.database))
         engine = create_engine(parsed, connect_args={"check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
@@ -55,6 +85,24 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         raise DatabaseError(
             f"unsupported database URL: {parsed.render_as_string(hide_password=True)!r} "
             "(use sqlite:///trickle.db or postgresql+psycopg://user@host/db)"
+        ) from None
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty database file with mode 0600 if there is none yet."""
+    if path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        raise DatabaseError(
+            f"cannot create the database {path}: the directory {path.parent} does not exist"
+        ) from None
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot create the database {path}: {exc.strerror or type(exc).__name__}"
         ) from None
 
 
@@ -120,6 +168,21 @@ class Database:
         """A read-only session that does not take SQLite's write lock."""
         with self._readonly() as session, session.begin():
             yield session
+
+    @contextmanager
+    def scratch(self) -> Iterator[Session]:
+        """A read-write transaction that is always rolled back: for "what would happen if"
+        questions answered by the code that would make it happen (a dry run of a settlement).
+
+        It holds write locks while it runs (SQLite's database lock, PostgreSQL's row locks),
+        like the real thing would.
+        """
+        with self._sessions() as session:
+            session.begin()
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     def dispose(self) -> None:
         """Close every pooled connection."""

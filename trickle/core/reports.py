@@ -2,20 +2,26 @@
 
 ``trickle report`` and ``trickle settle`` print these; ``--json`` prints
 :meth:`MonthReport.to_json`, the shape operators script against (see
-``docs/cli.md``). An open month is projected with the very SQL the
-settlement plans with, so the projection is what settling now would do.
+``docs/cli.md``). An open month is not imitated: it is settled for real, by
+:meth:`~trickle.core.settlement.Settlement.rehearse`, inside a transaction
+that is rolled back, after every earlier open month (whose spending decides
+what is left for it). So a projection shows exactly what settling would
+write: each share paid or reserved as it would be, each user's spend from
+the funds that month would really have.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, null, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
-from trickle.core.clock import clock
+from trickle.core.clock import iso_utc
+from trickle.core.db import Database
 from trickle.core.models import (
     Creator,
     Flattr,
@@ -23,24 +29,21 @@ from trickle.core.models import (
     SettlementRun,
     SettlementUser,
     Share,
+    ShareState,
     User,
 )
 from trickle.core.periods import Period
-from trickle.core.settlement import (
-    SettleOptions,
-    counted_flattrs,
-    first_open_period,
-    share_amounts,
-    user_totals,
-)
+from trickle.core.settlement import Settlement, SettleOptions, first_open_period
 from trickle.core.users import get_user
 
 MonthStatus = Literal["settled", "settling", "open"]
+SHARE_STATES = tuple(s.value for s in ShareState)
+"""Every state a share can be in, in the order reports show them: paid, reserved, returned."""
 
 
 @dataclass(frozen=True)
 class UserLine:
-    """One user's month: how many flattrs counted and what they spent."""
+    """One user's month: flattrs counted, what they spent, and where it went by state."""
 
     user: str
     currency: str
@@ -48,24 +51,30 @@ class UserLine:
     spent_minor: int
     fee_minor: int
     budget_minor: int
-    funds_minor: int
+    available_minor: int
+    by_state: dict[str, int] = field(default_factory=dict)
+
+    def minor_in(self, state: str) -> int:
+        """The user's shares in ``state`` (``paid``, ``reserved``, ``returned``), summed."""
+        return self.by_state.get(state, 0)
 
     def to_json(self) -> dict[str, Any]:
         """The documented JSON form."""
         return {
             "user": self.user,
             "currency": self.currency,
-            "spent_minor": self.spent_minor,
-            "fee_minor": self.fee_minor,
             "flattrs": self.flattrs,
             "budget_minor": self.budget_minor,
-            "funds_minor": self.funds_minor,
+            "available_minor": self.available_minor,
+            "spent_minor": self.spent_minor,
+            "fee_minor": self.fee_minor,
+            **{f"{state}_minor": self.minor_in(state) for state in SHARE_STATES},
         }
 
 
 @dataclass(frozen=True)
 class ShareLine:
-    """One flattr's share and what became of it."""
+    """One flattr's share and what became of it (or would, in an open month)."""
 
     user: str
     platform: str
@@ -93,76 +102,143 @@ class ShareLine:
             "currency": self.currency,
             "amount_minor": self.amount_minor,
             "state": self.state,
-            "expires_at": _iso(self.expires_at),
-            "resolved_at": _iso(self.resolved_at),
+            "expires_at": iso_utc(self.expires_at),
+            "resolved_at": iso_utc(self.resolved_at),
         }
 
 
 @dataclass(frozen=True)
 class MonthReport:
-    """A month's users and shares, settled or projected."""
+    """A month's users and shares, settled or projected.
+
+    ``assumes_settled`` lists the earlier open months a projection settled first.
+    """
 
     period: Period
     currency: str
     status: MonthStatus
     users: list[UserLine] = field(default_factory=list)
     shares: list[ShareLine] = field(default_factory=list)
+    assumes_settled: tuple[Period, ...] = ()
+
+    @property
+    def projected(self) -> bool:
+        """True for an open month: the figures are what settling now would do."""
+        return self.status == "open"
 
     def to_json(self) -> dict[str, Any]:
-        """One JSON object: ``period``, ``currency``, ``status``, ``users``, ``shares``."""
+        """One JSON object: ``period``, ``currency``, ``status``, ``users``, ``shares``..."""
         return {
             "period": str(self.period),
             "currency": self.currency,
             "status": self.status,
+            "assumes_settled": [str(p) for p in self.assumes_settled],
             "users": [u.to_json() for u in self.users],
             "shares": [s.to_json() for s in self.shares],
         }
 
     def totals(self) -> dict[str, dict[str, int]]:
-        """Per currency: spent, fees, and shares by state."""
+        """Per currency: ``spent``, ``fees``, and the shares by state (every state present)."""
         out: dict[str, dict[str, int]] = {}
         for line in self.users:
-            t = out.setdefault(line.currency, {"spent": 0, "fees": 0})
+            t = out.setdefault(
+                line.currency, {"spent": 0, "fees": 0, **dict.fromkeys(SHARE_STATES, 0)}
+            )
             t["spent"] += line.spent_minor
             t["fees"] += line.fee_minor
-        for share in self.shares:
-            t = out.setdefault(share.currency, {"spent": 0, "fees": 0})
-            t[share.state] = t.get(share.state, 0) + share.amount_minor
+            for state in SHARE_STATES:
+                t[state] += line.minor_in(state)
         return out
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def month_report(
-    session: Session,
+    db: Database,
     period: Period,
     options: SettleOptions,
     *,
     currency: str,
     user: str | None = None,
 ) -> MonthReport:
-    """The report of ``period``, for everyone or for ``user`` only."""
-    run = session.scalars(
-        select(SettlementRun).where(SettlementRun.period == str(period))
-    ).one_or_none()
-    user_id = None
-    if user is not None:
-        user_id = get_user(session, user).id
-    if run is not None and run.status != RunStatus.PLANNING.value:
-        status: MonthStatus = "settled" if run.status == RunStatus.DONE.value else "settling"
-        return MonthReport(
-            period,
-            currency,
-            status,
-            _settled_users(session, run.id, user_id),
-            _settled_shares(session, run.id, user_id),
+    """The report of ``period``, for everyone or for ``user`` only: as settled, as far as an
+    interrupted settlement got (``settling``), or projected (``open``)."""
+    with db.reader() as session:
+        user_id = get_user(session, user).id if user is not None else None
+        run = session.scalars(
+            select(SettlementRun).where(SettlementRun.period == str(period))
+        ).one_or_none()
+        if run is not None and run.status != RunStatus.PLANNING.value:
+            status: MonthStatus = "settled" if run.status == RunStatus.DONE.value else "settling"
+            return report_of_run(session, run.id, period, currency, status, user_id=user_id)
+    return projected_report(db, period, options, currency=currency, user_id=user_id)
+
+
+def projected_report(
+    db: Database,
+    period: Period,
+    options: SettleOptions,
+    *,
+    currency: str,
+    user_id: int | None = None,
+) -> MonthReport:
+    """What settling ``period`` now would do, every earlier open month settled first: the
+    real settlement, rehearsed in a transaction that is rolled back."""
+    settlement = Settlement(db, options)
+    with db.scratch() as session:
+        ahead = _open_months_before(session, period)
+        for month in ahead:
+            settlement.rehearse(session, month, check=False)
+        run_id = settlement.rehearse(session, period, check=False, user_id=user_id)
+        return report_of_run(
+            session, run_id, period, currency, "open", user_id=user_id, assumes_settled=ahead
         )
-    return _projection(session, period, options, currency, user_id)
 
 
-def _settled_users(session: Session, run_id: int, user_id: int | None) -> list[UserLine]:
+def dry_run_report(
+    settlement: Settlement, period: Period, *, force: bool, currency: str
+) -> MonthReport:
+    """``settle --dry-run``: the real settle of ``period``, with its refusals (month not over,
+    not closed unless ``force``, an earlier month pending), rolled back. A month already
+    settled is reported as it was settled."""
+    with settlement.db.scratch() as session:
+        done = session.scalar(
+            select(SettlementRun.id).where(
+                SettlementRun.period == str(period), SettlementRun.status == RunStatus.DONE.value
+            )
+        )
+        if done is not None:
+            return report_of_run(session, done, period, currency, "settled")
+        run_id = settlement.rehearse(session, period, check=True, force=force)
+        return report_of_run(session, run_id, period, currency, "open")
+
+
+def _open_months_before(session: Session, period: Period) -> tuple[Period, ...]:
+    first = first_open_period(session)
+    if first is None or first >= period:
+        return ()
+    months = []
+    month = first
+    while month < period:
+        months.append(month)
+        month = month.next()
+    return tuple(months)
+
+
+def report_of_run(
+    session: Session,
+    run_id: int,
+    period: Period,
+    currency: str,
+    status: MonthStatus,
+    *,
+    user_id: int | None = None,
+    assumes_settled: Sequence[Period] = (),
+) -> MonthReport:
+    """The report of one settlement run's plan (and of what happened to its shares since)."""
+    shares = _share_lines(session, run_id, user_id)
+    by_user: dict[str, dict[str, int]] = {}
+    for share in shares:
+        states = by_user.setdefault(share.user, {})
+        states[share.state] = states.get(share.state, 0) + share.amount_minor
     stmt = (
         select(
             User.name,
@@ -179,24 +255,20 @@ def _settled_users(session: Session, run_id: int, user_id: int | None) -> list[U
     )
     if user_id is not None:
         stmt = stmt.where(SettlementUser.user_id == user_id)
-    return [UserLine(*row) for row in session.execute(stmt)]
+    users = [
+        UserLine(name, cur, n, spend, fee, budget, max(funds, 0), by_user.get(name, {}))
+        for name, cur, n, spend, fee, budget, funds in session.execute(stmt)
+    ]
+    return MonthReport(period, currency, status, users, shares, tuple(assumes_settled))
 
 
-def _settled_shares(session: Session, run_id: int, user_id: int | None) -> list[ShareLine]:
+def _share_lines(session: Session, run_id: int, user_id: int | None) -> list[ShareLine]:
+    """ShareLines of a run, with the liked item, its creator and the recipient's name."""
+    liker = aliased(User)
+    recipient = aliased(User)
     where = Share.run_id == run_id
     if user_id is not None:
         where = and_(where, Share.user_id == user_id)
-    return _share_lines(session, Share.__table__, where)
-
-
-def _share_lines(
-    session: Session, shares: Any, where: Any = None, *, projected: bool = False
-) -> list[ShareLine]:
-    """ShareLines for rows of ``shares``: the shares table, or the plan's projection of them
-    (same column names), with the liked item, its creator and the recipient's name."""
-    liker = aliased(User)
-    recipient = aliased(User)
-    c = shares.c
     stmt = (
         select(
             liker.name,
@@ -206,82 +278,17 @@ def _share_lines(
             Creator.platform_id,
             Creator.handle,
             recipient.name,
-            c.currency,
-            c.amount_minor,
-            c.state,
-            c.expires_at,
-            c.resolved_at if "resolved_at" in c else null(),
+            Share.currency,
+            Share.amount_minor,
+            Share.state,
+            Share.expires_at,
+            Share.resolved_at,
         )
-        .join(Flattr, Flattr.id == c.flattr_id)
-        .join(Creator, Creator.id == c.creator_id)
-        .join(liker, liker.id == c.user_id)
-        .outerjoin(recipient, recipient.id == c.recipient_user_id)
+        .join(Flattr, Flattr.id == Share.flattr_id)
+        .join(Creator, Creator.id == Share.creator_id)
+        .join(liker, liker.id == Share.user_id)
+        .outerjoin(recipient, recipient.id == Share.recipient_user_id)
+        .where(where)
         .order_by(liker.name, Flattr.effective_at, Flattr.id)
     )
-    if where is not None:
-        stmt = stmt.where(where)
-    lines = [ShareLine(*row) for row in session.execute(stmt)]
-    if projected:
-        return [replace(line, state="projected", expires_at=None) for line in lines]
-    return lines
-
-
-def projection_filter(session: Session, period: Period) -> Any:
-    """The flattrs settling ``period`` now would count: unsettled ones up to its end
-    (earlier months' late likes only if ``period`` is the first open month)."""
-    first_open = first_open_period(session)
-    in_month = and_(Flattr.period.is_(None), Flattr.effective_at < period.end)
-    if first_open is not None and period <= first_open:
-        return in_month
-    return and_(in_month, Flattr.effective_at >= period.start)
-
-
-def _projection(
-    session: Session,
-    period: Period,
-    options: SettleOptions,
-    currency: str,
-    user_id: int | None,
-) -> MonthReport:
-    where = projection_filter(session, period)
-    if user_id is not None:
-        where = and_(where, Flattr.user_id == user_id)
-    counted = counted_flattrs(where, period, options.unclaimed).cte("counted")
-    totals = user_totals(counted, period, options.fee_bps).cte("totals")
-    shares = share_amounts(counted, totals, None).cte("projected")
-    users = [
-        UserLine(name, cur, n, spend, fee, budget, max(funds, 0))
-        for name, cur, n, spend, fee, budget, funds in session.execute(
-            select(
-                User.name,
-                totals.c.currency,
-                totals.c.n,
-                totals.c.spend,
-                totals.c.fee,
-                totals.c.budget,
-                totals.c.funds,
-            )
-            .join(User, User.id == totals.c.user_id)
-            .order_by(User.name)
-        )
-    ]
-    share_lines = _share_lines(session, shares, projected=True)
-    return MonthReport(period, currency, "open", users, share_lines)
-
-
-def uncounted_flattrs(session: Session, period: Period, user_id: int) -> int:
-    """Flattrs of ``user_id`` in a settled ``period`` that took no share (own content, skipped)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Flattr)
-            .outerjoin(Share, Share.flattr_id == Flattr.id)
-            .where(Flattr.period == str(period), Flattr.user_id == user_id, Share.id.is_(None))
-        )
-        or 0
-    )
-
-
-def now_period() -> Period:
-    """The month we are in."""
-    return Period.of(clock.now())
+    return [ShareLine(*row) for row in session.execute(stmt)]

@@ -24,8 +24,8 @@ would have written.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -80,6 +80,9 @@ from trickle.core.periods import Period
 log = logging.getLogger(__name__)
 
 UnclaimedPolicy = Literal["reserve", "skip"]
+Progress = Callable[[str, int, int], None]
+"""Told ``(stage, done, total)`` as a settlement runs: ``"plan"`` 0/1 then 1/1, then
+``"post"`` counting users, for a progress display."""
 POST_BATCH_USERS = 500
 LOCK_LEASE = timedelta(minutes=5)
 
@@ -250,6 +253,8 @@ def counted_flattrs(
 
 
 def _budget_at(user_id: Any, end: datetime) -> ColumnElement[int]:
+    """The budget in force at ``end``: the latest set before it. A month that ended before
+    any budget of the user was set costs them nothing."""
     in_force = (
         select(Budget.amount_minor)
         .where(Budget.user_id == user_id, Budget.effective_at < end)
@@ -257,14 +262,7 @@ def _budget_at(user_id: Any, end: datetime) -> ColumnElement[int]:
         .limit(1)
         .scalar_subquery()
     )
-    first = (
-        select(Budget.amount_minor)
-        .where(Budget.user_id == user_id)
-        .order_by(Budget.effective_at, Budget.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    return func.coalesce(in_force, first, literal(0, BigInteger))
+    return func.coalesce(in_force, literal(0, BigInteger))
 
 
 def _available_funds(user_id: Any, currency: Any) -> ColumnElement[int]:
@@ -451,6 +449,24 @@ class Settlement:
                 connection.execute(text(f"SELECT pg_advisory_unlock({key})"))
                 connection.commit()
 
+    def _new_run(self, session: Session, period: Period, force: bool) -> SettlementRun:
+        """The month's run row, recording the rules it is planned with, held by us."""
+        now = clock.now()
+        run = SettlementRun(
+            period=str(period),
+            status=RunStatus.PLANNING.value,
+            fee_bps=self.options.fee_bps,
+            unclaimed_policy=self.options.unclaimed,
+            escrow_days=self.options.escrow_days,
+            forced=force,
+            started_at=now,
+            locked_by=self.owner,
+            locked_until=now + LOCK_LEASE,
+        )
+        session.add(run)
+        session.flush()
+        return run
+
     def _take_run(self, period: Period, force: bool) -> tuple[int, str, bool]:
         """Create or take over the month's run row; returns (id, status, resumed)."""
         now = clock.now()
@@ -462,19 +478,7 @@ class Settlement:
                 return run.id, run.status, False
             if run is None:
                 self._check_can_start(session, period, force)
-                run = SettlementRun(
-                    period=str(period),
-                    status=RunStatus.PLANNING.value,
-                    fee_bps=self.options.fee_bps,
-                    unclaimed_policy=self.options.unclaimed,
-                    escrow_days=self.options.escrow_days,
-                    forced=force,
-                    started_at=now,
-                    locked_by=self.owner,
-                    locked_until=now + LOCK_LEASE,
-                )
-                session.add(run)
-                session.flush()
+                run = self._new_run(session, period, force)
                 return run.id, run.status, False
             holder = run.locked_by
             if (
@@ -501,8 +505,14 @@ class Settlement:
 
     # -- the stages ----------------------------------------------------------
 
-    def settle(self, period: Period, *, force: bool = False) -> SettleOutcome:
-        """Settle ``period`` (or finish a run that stopped half-way). Idempotent."""
+    def settle(
+        self, period: Period, *, force: bool = False, progress: Progress | None = None
+    ) -> SettleOutcome:
+        """Settle ``period`` (or finish a run that stopped half-way). Idempotent.
+
+        ``progress(stage, done, total)`` is told how far the run is (``"plan"``, then
+        ``"post"`` counting users), for a progress display.
+        """
         with self._exclusive():
             run_id, status, resumed = self._take_run(period, force)
             if status == RunStatus.DONE.value:
@@ -511,9 +521,16 @@ class Settlement:
                 log.info("resuming the settlement of %s at stage %s", period, status)
             try:
                 if status == RunStatus.PLANNING.value:
-                    self._plan(run_id, period)
-                self._post(run_id, period)
-                self._finish(run_id)
+                    if progress:
+                        progress("plan", 0, 1)
+                    with self.db.session() as session:
+                        self._plan(session, run_id, period)
+                    if progress:
+                        progress("plan", 1, 1)
+                self._analyze("shares", "settlement_users")
+                self._post(run_id, period, self.db.session, progress)
+                with self.db.session() as session:
+                    self._finish(session, run_id)
                 self._analyze("flattrs", "ledger_transactions", "ledger_entries")
             except BaseException:
                 # What is committed stays; free the run so that `settle` can resume it now.
@@ -522,113 +539,160 @@ class Settlement:
         log.info("settled %s (run %s)", period, run_id)
         return SettleOutcome(period, "settled", run_id, resumed=resumed)
 
-    def _run_options(self, session: Session, run_id: int) -> SettlementRun:
-        return session.get_one(SettlementRun, run_id)
+    def rehearse(
+        self,
+        session: Session,
+        period: Period,
+        *,
+        check: bool = True,
+        force: bool = False,
+        user_id: int | None = None,
+    ) -> int:
+        """Settle ``period`` inside ``session``, which the caller rolls back; returns the run id.
 
-    def _plan(self, run_id: int, period: Period) -> None:
+        The same stages as :meth:`settle`, in one transaction: a dry run or a projection of
+        an open month is the real plan, not an imitation of it. ``check`` applies the
+        refusals of a real settle (month not over, not closed without ``force``, an earlier
+        month pending); ``user_id`` plans that user's flattrs only (a user's month depends
+        on nothing but their own flattrs, budget and funds). A run that already exists is
+        carried on as a resumed settle would, with the rules it was planned with.
+        """
+        run = session.scalars(
+            select(SettlementRun).where(SettlementRun.period == str(period))
+        ).one_or_none()
+        if run is not None and run.status == RunStatus.DONE.value:
+            return run.id
+        if run is None:
+            if check:
+                self._check_can_start(session, period, force)
+            run = self._new_run(session, period, force)
+        if run.status == RunStatus.PLANNING.value:
+            self._plan(session, run.id, period, user_id=user_id)
+        self._post(run.id, period, lambda: nullcontext(session), None)
+        self._finish(session, run.id)
+        return run.id
+
+    def _plan(
+        self, session: Session, run_id: int, period: Period, *, user_id: int | None = None
+    ) -> None:
         """Stage 2, one transaction: assign flattrs to the month, fix spends, write the shares."""
-        with self.db.session() as session:
-            run = self._run_options(session, run_id)
-            now = clock.now()
-            session.execute(
-                update(Flattr)
-                .where(Flattr.period.is_(None), Flattr.effective_at < period.end)
-                .values(period=str(period))
-                .execution_options(synchronize_session=False)
+        run = session.get_one(SettlementRun, run_id)
+        now = clock.now()
+        mine = [Flattr.user_id == user_id] if user_id is not None else []
+        session.execute(
+            update(Flattr)
+            .where(Flattr.period.is_(None), Flattr.effective_at < period.end, *mine)
+            .values(period=str(period))
+            .execution_options(synchronize_session=False)
+        )
+        counted = counted_flattrs(
+            and_(Flattr.period == str(period), *mine),
+            period,
+            run.unclaimed_policy,  # type: ignore[arg-type]
+        ).subquery("counted")
+        totals = user_totals(counted, period, run.fee_bps).subquery("totals")
+        session.execute(
+            SettlementUser.__table__.insert().from_select(
+                [
+                    "run_id",
+                    "user_id",
+                    "currency",
+                    "flattrs",
+                    "budget_minor",
+                    "funds_minor",
+                    "spend_minor",
+                    "fee_minor",
+                    "posted",
+                ],
+                select(
+                    literal(run_id, BigInteger),
+                    totals.c.user_id,
+                    totals.c.currency,
+                    totals.c.n,
+                    totals.c.budget,
+                    totals.c.funds,
+                    totals.c.spend,
+                    totals.c.fee,
+                    literal(False),
+                ),
             )
-            counted = counted_flattrs(
-                Flattr.period == str(period),
-                period,
-                run.unclaimed_policy,  # type: ignore[arg-type]
-            ).subquery("counted")
-            totals = user_totals(counted, period, run.fee_bps).subquery("totals")
-            session.execute(
-                SettlementUser.__table__.insert().from_select(
-                    [
-                        "run_id",
-                        "user_id",
-                        "currency",
-                        "flattrs",
-                        "budget_minor",
-                        "funds_minor",
-                        "spend_minor",
-                        "fee_minor",
-                        "posted",
-                    ],
-                    select(
-                        literal(run_id, BigInteger),
-                        totals.c.user_id,
-                        totals.c.currency,
-                        totals.c.n,
-                        totals.c.budget,
-                        totals.c.funds,
-                        totals.c.spend,
-                        totals.c.fee,
-                        literal(False),
-                    ),
-                )
+        )
+        planned = select(SettlementUser).where(SettlementUser.run_id == run_id).subquery("planned")
+        plan_totals = select(
+            planned.c.user_id,
+            planned.c.currency,
+            planned.c.flattrs.label("n"),
+            planned.c.spend_minor.label("spend"),
+            planned.c.fee_minor.label("fee"),
+        ).subquery("plan_totals")
+        shares = share_amounts(
+            counted, plan_totals, now + timedelta(days=run.escrow_days)
+        ).subquery("shares_planned")
+        session.execute(
+            Share.__table__.insert().from_select(
+                [
+                    "run_id",
+                    "period",
+                    "flattr_id",
+                    "user_id",
+                    "creator_id",
+                    "recipient_user_id",
+                    "currency",
+                    "amount_minor",
+                    "state",
+                    "was_reserved",
+                    "expires_at",
+                ],
+                select(
+                    literal(run_id, BigInteger),
+                    literal(str(period), String),
+                    shares.c.flattr_id,
+                    shares.c.user_id,
+                    shares.c.creator_id,
+                    shares.c.recipient_user_id,
+                    shares.c.currency,
+                    shares.c.amount_minor,
+                    shares.c.state,
+                    shares.c.was_reserved,
+                    shares.c.expires_at,
+                ),
             )
-            planned = (
-                select(SettlementUser).where(SettlementUser.run_id == run_id).subquery("planned")
-            )
-            plan_totals = select(
-                planned.c.user_id,
-                planned.c.currency,
-                planned.c.flattrs.label("n"),
-                planned.c.spend_minor.label("spend"),
-                planned.c.fee_minor.label("fee"),
-            ).subquery("plan_totals")
-            shares = share_amounts(
-                counted, plan_totals, now + timedelta(days=run.escrow_days)
-            ).subquery("shares_planned")
-            session.execute(
-                Share.__table__.insert().from_select(
-                    [
-                        "run_id",
-                        "period",
-                        "flattr_id",
-                        "user_id",
-                        "creator_id",
-                        "recipient_user_id",
-                        "currency",
-                        "amount_minor",
-                        "state",
-                        "was_reserved",
-                        "expires_at",
-                    ],
-                    select(
-                        literal(run_id, BigInteger),
-                        literal(str(period), String),
-                        shares.c.flattr_id,
-                        shares.c.user_id,
-                        shares.c.creator_id,
-                        shares.c.recipient_user_id,
-                        shares.c.currency,
-                        shares.c.amount_minor,
-                        shares.c.state,
-                        shares.c.was_reserved,
-                        shares.c.expires_at,
-                    ),
-                )
-            )
-            run.status = RunStatus.POSTING.value
-            run.planned_at = now
-            self._heartbeat(session, run_id)
+        )
+        run.status = RunStatus.POSTING.value
+        run.planned_at = now
+        self._heartbeat(session, run_id)
 
-    def _post(self, run_id: int, period: Period) -> None:
-        """Stage 3: post the plan to the ledger, a batch of users per transaction."""
-        self._analyze("shares", "settlement_users")
-        with self.db.session() as session:
+    def _post(
+        self,
+        run_id: int,
+        period: Period,
+        sessions: Callable[[], AbstractContextManager[Session]],
+        progress: Progress | None,
+    ) -> None:
+        """Stage 3: post the plan to the ledger, a batch of users per ``sessions()`` unit
+        (its own transaction in a real run, the one scratch transaction in a rehearsal)."""
+        with sessions() as session:
             for currency in session.scalars(
                 select(SettlementUser.currency).where(SettlementUser.run_id == run_id).distinct()
             ):
                 ensure_account(session, AccountKind.FEES, currency)
+            total = session.scalar(select(func.count()).where(SettlementUser.run_id == run_id)) or 0
+            done = (
+                session.scalar(
+                    select(func.count()).where(
+                        SettlementUser.run_id == run_id, SettlementUser.posted.is_(True)
+                    )
+                )
+                or 0
+            )
         # Batches go up in user order and each marks its users posted, so the posted users
         # are always a prefix: after a batch, the next one starts above its last user
         # (instead of skipping over all the posted ones again).
         after: int | None = None
         while True:
-            with self.db.session() as session:
+            if progress:
+                progress("post", done, total)
+            with sessions() as session:
                 pending = [SettlementUser.run_id == run_id, SettlementUser.posted.is_(False)]
                 if after is not None:
                     pending.append(SettlementUser.user_id > after)
@@ -643,6 +707,7 @@ class Settlement:
                 self._post_batch(session, run_id, period, users[0], users[-1])
                 self._heartbeat(session, run_id)
             after = users[-1]
+            done += len(users)
 
     def _analyze(self, *tables: str) -> None:
         """PostgreSQL: refresh the statistics of tables a stage has just filled.
@@ -821,15 +886,14 @@ class Settlement:
         except Exception:  # the database may be what failed; the lease then just expires
             log.warning("could not release the lock of settlement run %s", run_id, exc_info=True)
 
-    def _finish(self, run_id: int) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(SettlementRun)
-                .where(SettlementRun.id == run_id)
-                .values(
-                    status=RunStatus.DONE.value,
-                    finished_at=clock.now(),
-                    locked_by=None,
-                    locked_until=None,
-                )
+    def _finish(self, session: Session, run_id: int) -> None:
+        session.execute(
+            update(SettlementRun)
+            .where(SettlementRun.id == run_id)
+            .values(
+                status=RunStatus.DONE.value,
+                finished_at=clock.now(),
+                locked_by=None,
+                locked_until=None,
             )
+        )

@@ -16,6 +16,7 @@ from trickle.core.importer import (
     ImportResult,
     import_events,
     parse_lines,
+    read_lines,
 )
 from trickle.core.models import Creator, Flattr, User
 from trickle.core.money import Money
@@ -155,15 +156,44 @@ BAD_LINES = [
     pytest.param(line(user="mallory"), "line 2: no user called 'mallory'", id="unknown-user"),
     pytest.param(
         line(liked_at="2026-12-01T00:00:00Z"),
-        r"line 2: liked_at 2026-12-01T00:00:00\+00:00 is in the future",
+        r"line 2: liked_at 2026-12-01T00:00:00Z is in the future",
         id="future",
     ),
+    pytest.param(
+        line(liked_at="1969-12-31T23:59:59Z"),
+        r"line 2: liked_at 1969-12-31T23:59:59Z is before 2000-01-01",
+        id="1969",
+    ),
+    pytest.param(
+        line(liked_at="0001-01-01T00:00:00+00:00"), "line 2: liked_at .* is before", id="year-1"
+    ),
+    pytest.param(
+        line(liked_at="0001-01-01T00:30:00+01:00"),
+        "line 2: liked_at .* is outside the calendar in UTC",
+        id="offset-before-year-1",
+    ),
+    pytest.param(
+        line(liked_at="9999-12-31T23:59:59-01:00"),
+        "line 2: liked_at .* is outside the calendar in UTC",
+        id="offset-past-9999",
+    ),
+    pytest.param(line(liked_at="9999-12-31T00:00:00Z"), "line 2: .* in the future", id="9999"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "line 2: longer than 100000", id="huge-line"),
+    pytest.param("[" * 20_000, "line 2: not JSON trickle can read", id="too-deep"),
+    pytest.param('{"user": ' + "1" * 5000 + "}", "line 2: not JSON trickle can read", id="digits"),
     pytest.param(line(item_id=""), "line 2: item_id: String should have at least 1", id="empty"),
     pytest.param(line(platform="Git Hub"), "line 2: platform: String should match", id="platform"),
     pytest.param(
         line(item_id=12), "line 2: item_id: Input should be a valid string", id="number-id"
     ),
 ]
+
+
+def test_a_file_without_newlines_is_read_a_bounded_line_at_a_time(tmp_path) -> None:
+    path = tmp_path / "one-line.jsonl"
+    path.write_text("x" * 1_000_000 + "\n" + line() + "\n")
+    lines = list(read_lines(path))
+    assert [len(lines[0]), lines[1]] == [100_001, line()]
 
 
 @pytest.mark.parametrize(("bad", "message"), BAD_LINES)

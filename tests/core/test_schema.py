@@ -10,6 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from trickle.core.db import DatabaseError, create_db_engine
 from trickle.core.models import Base
@@ -123,8 +124,14 @@ def test_a_database_at_another_revision_asks_to_run_trickle_init(empty_engine: E
         require_current(empty_engine)
 
 
+def test_a_database_in_a_missing_directory_is_a_database_error(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match=r"cannot create the database .*does not exist"):
+        create_db_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}")
+
+
 def test_a_database_that_cannot_be_opened_is_a_database_error(tmp_path: Path) -> None:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'x.db'}")
+    (tmp_path / "x.db").write_bytes(b"this is not a database, it is a text file" * 100)
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'x.db'}")
     try:
         with pytest.raises(DatabaseError, match="cannot open the database"):
             require_current(engine)
@@ -141,3 +148,53 @@ def test_an_unreachable_postgresql_is_a_database_error() -> None:
             require_current(engine)
     finally:
         engine.dispose()
+
+
+def test_0003_repairs_rows_no_month_can_hold_and_then_refuses_them(empty_engine: Engine) -> None:
+    """A like dated 1969 stored before 0003 counts from when it was seen, a budget beyond
+    the maximum is lowered to it, and afterwards the database refuses both outright."""
+    command.upgrade(alembic_config(empty_engine), "0002")
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, name, currency, created_at) "
+                "VALUES (1, 'alice', 'EUR', '2026-10-15 12:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO budgets (user_id, amount_minor, effective_at) "
+                "VALUES (1, 99999999999999, '2026-10-15 12:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO creators (id, platform, platform_id, handle) "
+                "VALUES (1, 'github', '7', 'someone')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO flattrs (user_id, platform, item_id, item_url, creator_id, "
+                "liked_at, observed_at, effective_at) VALUES (1, 'github', 'old', 'u', 1, "
+                "'1969-12-31 23:59:59', '2026-10-15 12:00:00', '1969-12-31 23:59:59')"
+            )
+        )
+
+    upgrade(empty_engine)
+
+    with empty_engine.connect() as connection:
+        liked, effective = connection.execute(
+            text("SELECT liked_at, effective_at FROM flattrs")
+        ).one()
+        assert liked is None
+        assert str(effective).startswith("2026-10-15 12:00:00")
+        assert connection.execute(text("SELECT amount_minor FROM budgets")).scalar() == 10**9
+    for statement in (
+        "UPDATE flattrs SET effective_at = '1999-12-31 23:59:59'",
+        "UPDATE flattrs SET liked_at = '1970-01-01 00:00:00'",
+        "UPDATE budgets SET amount_minor = 1000000001",
+        "UPDATE budgets SET amount_minor = -1",
+    ):
+        with pytest.raises(IntegrityError), empty_engine.begin() as connection:
+            connection.execute(text(statement))

@@ -11,23 +11,26 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from trickle.core.clock import clock
+from trickle.core.clock import clock, iso_utc
 from trickle.core.errors import TrickleError
-from trickle.core.events import LikeEvent
+from trickle.core.events import LikeEvent, LikeTimeError, checked_like_time
 from trickle.core.ingest import IngestResult, store_flattrs
 from trickle.core.models import User
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 MAX_ERRORS_SHOWN = 20
+MAX_LINE_CHARS = 100_000
+"""No normalized like needs more; a longer line is refused before it is parsed."""
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
@@ -75,10 +78,16 @@ def parse_lines(lines: Iterable[str]) -> tuple[list[tuple[int, ImportedEvent]], 
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if len(line) > MAX_LINE_CHARS:
+            errors.append(f"line {number}: longer than {MAX_LINE_CHARS} characters")
+            continue
         try:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             errors.append(f"line {number}: not JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except (ValueError, RecursionError):  # a 5,000-digit number, nesting 10,000 deep
+            errors.append(f"line {number}: not JSON trickle can read (too deep or too large)")
             continue
         if not isinstance(data, dict):
             errors.append(f"line {number}: expected a JSON object, got {type(data).__name__}")
@@ -91,6 +100,18 @@ def parse_lines(lines: Iterable[str]) -> tuple[list[tuple[int, ImportedEvent]], 
             )
             errors.append(f"line {number}: {problems}")
     return events, errors
+
+
+def read_lines(path: Path) -> Iterator[str]:
+    """The lines of a JSON Lines file, read as they are needed; a line far longer than any
+    like (a file without newlines) is cut at :data:`MAX_LINE_CHARS` + 1 characters so that
+    :func:`parse_lines` refuses it without holding it all, and the rest of it is skipped."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        while line := handle.readline(MAX_LINE_CHARS + 1):
+            if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+                while (rest := handle.readline(MAX_LINE_CHARS + 1)) and not rest.endswith("\n"):
+                    pass
+            yield line.rstrip("\r\n")
 
 
 def import_events(
@@ -110,11 +131,12 @@ def import_events(
         if event.user not in ids
     )
     observed = now or clock.now()
-    errors.extend(
-        f"line {number}: liked_at {event.liked_at.isoformat()} is in the future"
-        for number, event in events
-        if event.liked_at > observed + FUTURE_TOLERANCE
-    )
+    for number, event in events:
+        try:
+            if checked_like_time(event.liked_at, observed) > observed + FUTURE_TOLERANCE:
+                raise LikeTimeError(f"{iso_utc(event.liked_at)} is in the future")
+        except LikeTimeError as exc:
+            errors.append(f"line {number}: liked_at {exc}")
     if errors:
         raise ImportError_(sorted(errors, key=_line_number))
     by_user: dict[int, list[LikeEvent]] = defaultdict(list)

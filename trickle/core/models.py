@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -32,6 +33,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from trickle.core.clock import ensure_utc
+from trickle.core.events import EARLIEST_LIKE_TIME
+from trickle.core.money import MAX_BALANCE_MINOR, MAX_BUDGET_MINOR
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -58,6 +61,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return ensure_utc(value)
 
+
+# Written so that both databases compare it with their own timestamps (SQLite keeps them
+# as text in this very format).
+_EARLIEST = f"'{EARLIEST_LIKE_TIME:%Y-%m-%d %H:%M:%S}'"
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -108,7 +115,12 @@ class Budget(Base):
     """A user's monthly budget from ``effective_at`` on; the latest before a month's end applies."""
 
     __tablename__ = "budgets"
-    __table_args__ = (Index("ix_budgets_user_effective", "user_id", "effective_at"),)
+    __table_args__ = (
+        Index("ix_budgets_user_effective", "user_id", "effective_at"),
+        CheckConstraint(
+            f"amount_minor >= 0 AND amount_minor <= {MAX_BUDGET_MINOR}", name="amount_range"
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
@@ -133,6 +145,9 @@ class LinkedAccount(Base):
     platform_user_id: Mapped[str] = mapped_column(String(200))
     handle: Mapped[str] = mapped_column(String(200))
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    """Which secret key sealed ``credentials`` (its fingerprint): an account whose key is not
+    the configured one is known to be unreadable, rather than found out by failing."""
     status: Mapped[str] = mapped_column(String(20), default=AccountStatus.ACTIVE)
     linked_at: Mapped[datetime] = mapped_column(UTCDateTime)
     poll_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -186,6 +201,9 @@ class Flattr(Base):
             sqlite_where=text("period IS NULL"),
             postgresql_where=text("period IS NULL"),
         ),
+        # Every stored flattr belongs to a month settlement can hold (see core.events).
+        CheckConstraint(f"effective_at >= {_EARLIEST}", name="effective_at_range"),
+        CheckConstraint(f"liked_at IS NULL OR liked_at >= {_EARLIEST}", name="liked_at_range"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -298,6 +316,12 @@ class LedgerEntry(Base):
     """One signed movement on one account; a transaction's entries sum to zero."""
 
     __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint(
+            f"amount_minor >= -{MAX_BALANCE_MINOR} AND amount_minor <= {MAX_BALANCE_MINOR}",
+            name="amount_range",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     transaction_id: Mapped[int] = mapped_column(

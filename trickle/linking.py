@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from trickle.app import App
+from trickle.connectors.base import TransientError
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.errors import TrickleError
@@ -32,6 +33,7 @@ class LinkResult:
     """The linked account and what its creator identity's claim posted."""
 
     account_id: int
+    user: str
     platform: str
     platform_user_id: str
     handle: str
@@ -39,13 +41,40 @@ class LinkResult:
     claim: ClaimResult
 
 
+MAX_TOKEN_LENGTH = 4096
+
+
+def check_credentials(credentials: Credentials) -> None:
+    """Refuse credentials no platform issues: empty, longer than 4096 characters, or with
+    spaces or control characters (a pasted line break would otherwise travel in a header)."""
+    for name in credentials:
+        value = credentials[name]
+        if not value:
+            raise LinkError(f"the {name} is empty")
+        if len(value) > MAX_TOKEN_LENGTH:
+            raise LinkError(f"the {name} is longer than {MAX_TOKEN_LENGTH} characters")
+        if any(char.isspace() or not char.isprintable() for char in value):
+            raise LinkError(
+                f"the {name} contains spaces or control characters: paste it on one line"
+            )
+
+
 def link_account(app: App, platform: str, user_name: str, credentials: Credentials) -> LinkResult:
     """Identify ``credentials`` on ``platform`` and link that account to ``user_name``."""
+    check_credentials(credentials)
     connector = app.connector(platform)
     with app.db.reader() as session:
         get_user(session, user_name)  # fail on a typo before calling the platform
-    identity = connector.identify(credentials)
-    sealed = app.box.seal(credentials)
+    box = app.box  # a missing key is an error before the platform is asked anything
+    try:
+        identity = connector.identify(credentials)
+    except TransientError as exc:
+        raise LinkError(
+            f"could not reach {connector.display_name} at {connector.base_url}: {exc}. "
+            f"Check the network, or [connectors.{platform}] base_url in the settings, "
+            "and try again"
+        ) from None
+    sealed = box.seal(credentials)
     # Platforms date likes to the second (GitHub's starred_at): a like in the very second
     # of the link counts as made after it.
     now = clock.now().replace(microsecond=0)
@@ -66,6 +95,7 @@ def link_account(app: App, platform: str, user_name: str, credentials: Credentia
                 platform_user_id=identity.platform_user_id,
                 handle=identity.handle,
                 credentials=sealed,
+                key_id=box.key_id,
                 status=AccountStatus.ACTIVE.value,
                 linked_at=now,
                 poll_state={},
@@ -77,9 +107,10 @@ def link_account(app: App, platform: str, user_name: str, credentials: Credentia
             session.add(account)
         elif account.user_id != user.id:
             owner = session.get_one(User, account.user_id).name
-            raise LinkError(f"{platform} account {identity.handle} is already linked to {owner}")
+            raise LinkError(f"{platform} account {identity.handle!r} is already linked to {owner}")
         else:
             account.credentials = sealed
+            account.key_id = box.key_id
             account.handle = identity.handle
             account.status = AccountStatus.ACTIVE.value
             account.failures = 0
@@ -94,5 +125,11 @@ def link_account(app: App, platform: str, user_name: str, credentials: Credentia
             handle=identity.handle,
         )
         return LinkResult(
-            account.id, platform, identity.platform_user_id, identity.handle, relinked, claim
+            account.id,
+            user.name,
+            platform,
+            identity.platform_user_id,
+            identity.handle,
+            relinked,
+            claim,
         )

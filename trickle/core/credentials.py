@@ -9,6 +9,7 @@ cannot reach a log line or an error message by accident.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -50,12 +51,21 @@ class Credentials(Mapping[str, str]):
         return [v for v in self._values.values() if v]
 
 
+def key_fingerprint(key: bytes | str) -> str:
+    """A short public name for a key (16 hex digits of a hash of it): stored beside what the
+    key sealed, so trickle can tell which key that was without holding it."""
+    raw = key.encode() if isinstance(key, str) else key
+    return hashlib.sha256(b"trickle key id\0" + raw.strip()).hexdigest()[:16]
+
+
 class CredentialBox:
     """Seals and opens :class:`Credentials` with one Fernet key."""
 
     def __init__(self, key: bytes | str) -> None:
         try:
             self._fernet = Fernet(key)
+            self.key_id = key_fingerprint(key)
+            """The fingerprint of this box's key (see :func:`key_fingerprint`)."""
         except (ValueError, TypeError):
             raise SecretKeyError(
                 "the secret key is not a Fernet key (32 url-safe base64-encoded bytes); "
@@ -79,22 +89,34 @@ class CredentialBox:
 
 
 def load_key(secret_key: str | None, key_file: Path) -> bytes | None:
-    """The configured key: ``secret_key`` when set, else the key file's content, else None."""
+    """The configured key: ``secret_key`` when set, else the key file's content, else None.
+
+    A key file that exists but cannot be read is a :class:`SecretKeyError` naming it.
+    """
     if secret_key:
         return secret_key.strip().encode()
-    if key_file.is_file():
+    try:
         return key_file.read_bytes().strip()
-    return None
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SecretKeyError(
+            f"cannot read the key file {key_file}: {exc.strerror or type(exc).__name__}"
+        ) from None
 
 
 def create_key_file(path: Path) -> bytes:
     """Write a new key to ``path``, readable and writable by its owner only."""
     key = Fernet.generate_key()
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise SecretKeyError(f"{path} exists already: it is kept, not overwritten") from None
+    except OSError as exc:
+        raise SecretKeyError(
+            f"cannot create the key file {path}: {exc.strerror or type(exc).__name__}"
+        ) from None
     with os.fdopen(fd, "wb") as handle:
         handle.write(key + b"\n")
     return key

@@ -48,15 +48,19 @@ def test_settle_options_follow_the_settings(tmp_path: Path) -> None:
 def test_the_key_comes_from_the_key_file_when_no_key_is_set(tmp_path: Path) -> None:
     key_file = tmp_path / "trickle.key"
     create_key_file(key_file)
-    app = App(Settings(database_url="sqlite://", secret_key_file=key_file))
+    app = App(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", secret_key_file=key_file))
     sealed = app.box.seal(Credentials(token="t"))
-    assert App(Settings(database_url="sqlite://", secret_key_file=key_file)).box.open(sealed) == {
-        "token": "t"
-    }
+    assert App(
+        Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", secret_key_file=key_file)
+    ).box.open(sealed) == {"token": "t"}
 
 
 def test_without_any_key_the_error_says_how_to_get_one(tmp_path: Path) -> None:
-    app = App(Settings(database_url="sqlite://", secret_key_file=tmp_path / "missing.key"))
+    app = App(
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'x.db'}", secret_key_file=tmp_path / "missing.key"
+        )
+    )
     with pytest.raises(SecretKeyError, match="trickle init"):
         _ = app.box
 

@@ -119,7 +119,7 @@ def test_users_are_added_funded_budgeted_and_listed(env, capsys):
                 "user": "alice",
                 "currency": "EUR",
                 "budget_minor": 750,
-                "funds_minor": 2000,
+                "balance_minor": 2000,
                 "reserved_minor": 0,
                 "available_minor": 2000,
             }
@@ -165,9 +165,11 @@ def _event(user: str, item: str, creator: str = "77", liked_at: str = "2026-10-0
 
 
 def test_a_month_is_imported_settled_once_and_reported(env, capsys):
+    clock.set(datetime(2026, 10, 1, tzinfo=UTC), frozen=True)
     run(capsys, "init")
     run(capsys, "users", "add", "alice", "--budget", "3")
     run(capsys, "users", "fund", "alice", "10")
+    clock.set(datetime(2026, 11, 3, tzinfo=UTC), frozen=True)
     events = _write_events(env / "likes.jsonl", [_event("alice", f"r{i}") for i in range(3)])
     assert run_json(capsys, "events", "import", str(events)) == {
         "lines": 3,
@@ -175,7 +177,8 @@ def test_a_month_is_imported_settled_once_and_reported(env, capsys):
         "duplicates": 0,
     }
     projected = run_json(capsys, "report", "2026-10")
-    assert {s["state"] for s in projected["shares"]} == {"projected"}
+    assert projected["status"] == "open"
+    assert {s["state"] for s in projected["shares"]} == {"reserved"}  # creator not on trickle
 
     first = run_json(capsys, "settle", "2026-10")
     ledger_after_first = run_json(capsys, "ledger", "check")
@@ -189,13 +192,18 @@ def test_a_month_is_imported_settled_once_and_reported(env, capsys):
         {
             "user": "alice",
             "currency": "EUR",
-            "spent_minor": 300,
-            "fee_minor": 3,
             "flattrs": 3,
             "budget_minor": 300,
-            "funds_minor": 1000,
+            "available_minor": 1000,
+            "spent_minor": 300,
+            "fee_minor": 3,
+            "paid_minor": 0,
+            "reserved_minor": 297,
+            "returned_minor": 0,
         }
     ]
+    assert projected["users"] == first["users"]
+    assert projected["shares"] == first["shares"]
     assert sum(s["amount_minor"] for s in first["shares"]) == 297
     assert {s["state"] for s in first["shares"]} == {"reserved"}
     assert [s["amount_minor"] for s in projected["shares"]] == [
@@ -308,10 +316,12 @@ def test_linking_an_unknown_platform_lists_the_installed_ones(env, capsys):
 
 def test_creators_are_claimed_and_reserved_shares_expire(env, capsys, monkeypatch):
     monkeypatch.setenv("TRICKLE_ESCROW_DAYS", "10")
+    clock.set(datetime(2026, 10, 1, tzinfo=UTC), frozen=True)
     run(capsys, "init")
     run(capsys, "users", "add", "alice", "--budget", "3")
     run(capsys, "users", "add", "erin", "--budget", "0")
     run(capsys, "users", "fund", "alice", "10")
+    clock.set(datetime(2026, 10, 20, tzinfo=UTC), frozen=True)
     _write_events(env / "likes.jsonl", [_event("alice", "r1", "erin-id"), _event("alice", "r2")])
     run(capsys, "events", "import", "likes.jsonl")
     clock.set(datetime(2026, 11, 5, tzinfo=UTC), frozen=True)
@@ -324,7 +334,7 @@ def test_creators_are_claimed_and_reserved_shares_expire(env, capsys, monkeypatc
 
     assert claimed["posted_shares"] == 1
     assert expired["returned_shares"] == 1
-    assert users["erin"]["funds_minor"] == claimed["posted_minor"]["EUR"]
+    assert users["erin"]["balance_minor"] == claimed["posted_minor"]["EUR"]
     assert users["alice"]["reserved_minor"] == 0
     assert run(capsys, "ledger", "check")[0] == 0
 

@@ -1,16 +1,21 @@
 """The ``trickle`` command.
 
 Every command that prints data has ``--json`` (one JSON document on stdout,
-documented in ``docs/cli.md``); human output goes through rich tables.
-Errors are one line, ``error: ...``, on stderr with exit status 1 (2 for a
-mistyped command or option), and never contain a token.
+documented in ``docs/cli.md``); human output goes through
+:mod:`trickle.output`, which prints everything that came from outside (names,
+handles, platform messages, URLs) literally. Errors are one line, ``error:
+...``, on stderr with exit status 1 (2 for a mistyped command or option, 130
+when interrupted), and never contain a token. Nothing a user can type, and
+nothing the file system can do, ends in a traceback.
 """
 
 from __future__ import annotations
 
-import json
+import errno
+import getpass
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,28 +23,43 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from trickle import __version__
 from trickle.config import Settings, load_settings
+from trickle.core.clock import iso_utc
 from trickle.core.errors import TrickleError
-from trickle.core.money import format_money, parse_money
+from trickle.core.money import MAX_BUDGET_MINOR, format_money, parse_money
 from trickle.core.periods import Period
+from trickle.output import (
+    add_row,
+    console,
+    err_console,
+    error,
+    literal,
+    print_json,
+    progress,
+    say,
+    styled,
+    table,
+    waiting,
+    warn,
+)
 
 if TYPE_CHECKING:  # imported lazily at run time, so that `trickle --help` stays fast
     from trickle.app import App
-
-console = Console()
-err_console = Console(stderr=True)
+    from trickle.core.reports import MonthReport
 
 cli = typer.Typer(
     name="trickle",
     help="Monthly micropayments from the likes, stars and favourites people already give.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are shown as written: "[worker] processes" stays
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 users_cli = typer.Typer(help="Users: budgets and funds.", no_args_is_help=True)
@@ -116,10 +136,6 @@ def _app(ctx: typer.Context) -> App:
     return app
 
 
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
 def _money(minor: int, currency: str) -> str:
     return format_money(minor, currency)
 
@@ -128,15 +144,17 @@ def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def _period(text: str) -> Period:
     try:
         return Period.parse(text)
     except TrickleError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        say(f"trickle {__version__}")
+        raise typer.Exit()
 
 
 @cli.callback()
@@ -149,6 +167,12 @@ def root(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """trickle: link accounts, set budgets, and let the worker settle each month."""
     state = ctx.ensure_object(State)
@@ -161,35 +185,86 @@ def root(
 
 
 @cli.command()
-def init(ctx: typer.Context) -> None:
-    """Create or upgrade the database, and create a secret key file if none is configured."""
+def init(
+    ctx: typer.Context,
+    new_key: Annotated[
+        bool,
+        typer.Option(
+            "--new-key",
+            help=(
+                "Create a new key although linked accounts hold credentials sealed with a key "
+                "that is gone; those accounts are marked to be linked again."
+            ),
+        ),
+    ] = False,
+) -> None:
+    """Create or upgrade the database, and create a secret key file if none is configured.
+
+    It will not create a key over credentials sealed with another one (a deleted key
+    file, an unset TRICKLE_SECRET_KEY) unless --new-key says so.
+    """
     from trickle.core.credentials import create_key_file
+    from trickle.core.db import display_url
     from trickle.core.schema import upgrade
+    from trickle.core.sealed import key_census, record_key_ids, retire_other_keys
 
     state = _state(ctx)
     settings = state.settings
-    before, after = upgrade(state.app.db.engine)
+    app = state.app
+    before, after = upgrade(app.db.engine)
+    shown = display_url(settings.database_url)
     if before == after:
-        console.print(f"database {settings.database_url}: already at schema {after}")
+        say(f"database {shown}: already at schema {after}")
     elif before is None:
-        console.print(f"database {settings.database_url}: created (schema {after})")
+        say(f"database {shown}: created (schema {after})")
     else:
-        console.print(f"database {settings.database_url}: upgraded {before} -> {after}")
+        say(f"database {shown}: upgraded {before} -> {after}")
+    with app.db.reader() as session:
+        census = key_census(session)
+    key_file = settings.secret_key_file
     if settings.secret_key is not None:
-        console.print("secret key: from TRICKLE_SECRET_KEY")
-    elif settings.secret_key_file.is_file():
-        console.print(f"secret key: {settings.secret_key_file}")
+        say("secret key: from TRICKLE_SECRET_KEY")
+        created = False
+    elif key_file.exists():
+        say(f"secret key: {key_file}")
+        created = False
+    elif census.accounts and not new_key:
+        raise TrickleError(
+            f"no secret key is configured ({key_file} does not exist and TRICKLE_SECRET_KEY is "
+            f"not set), but {census.accounts} linked account(s) hold credentials sealed with "
+            "one. Restore that key (the key file, or TRICKLE_SECRET_KEY); or run `trickle init "
+            "--new-key` to make a new key, after which those accounts must be linked again"
+        )
     else:
-        create_key_file(settings.secret_key_file)
-        console.print(
-            f"secret key: created {settings.secret_key_file.resolve()} (readable by you only); "
-            "keep it safe, linked accounts' tokens cannot be read without it"
+        create_key_file(key_file)
+        created = True
+        say(
+            f"secret key: created {key_file.resolve()} (readable by you only); keep it safe, "
+            "linked accounts' tokens cannot be read without it, and every worker needs it"
+        )
+    if new_key and not created:
+        raise TrickleError(
+            "--new-key replaces a lost key, and a key is configured: nothing was replaced"
+        )
+    box = app.box
+    with app.db.session() as session:
+        record_key_ids(session, box)
+        retired = retire_other_keys(session, box.key_id) if new_key else 0
+        census = key_census(session)
+    if retired:
+        warn(f"{retired} linked account(s) were sealed with the lost key: link them again")
+    unreadable = census.accounts - census.by_key.get(box.key_id, 0)
+    if unreadable and not new_key:
+        others = census.describe_other_keys(box.key_id) or f"{unreadable} with an unknown key"
+        warn(
+            f"{unreadable} linked account(s) hold credentials this key cannot open ({others}): "
+            "configure the key they were sealed with, or link them again"
         )
 
 
 @cli.command()
 def demo(
-    days: Annotated[int, typer.Option(help="Days of the simulated month to play.")] = 31,
+    days: Annotated[int, typer.Option(help="Days of the simulated month to play.", min=1)] = 31,
     keep: Annotated[
         Path | None, typer.Option(help="Keep the demo's database in this directory.")
     ] = None,
@@ -250,7 +325,7 @@ def poll(
             get_user(session, user)
     outcomes = Poller(app).poll_now(user=user, platform=platform)
     if as_json:
-        _print_json({"accounts": [o.to_json() for o in outcomes]})
+        print_json({"accounts": [o.to_json() for o in outcomes]})
     else:
         table = Table("user", "platform", "account", "result", "new", "requests", "note")
         for o in outcomes:
@@ -269,15 +344,17 @@ def link(
     platform: Annotated[str, typer.Argument(help="Connector name, e.g. github.")],
     user: Annotated[str, typer.Option(help="The trickle user the account belongs to.")],
     token: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="Access token (prompted for when omitted, so it stays out of shell history).",
-            prompt=True,
-            hide_input=True,
+            help=(
+                "Access token. Asked for (hidden) when omitted, so it stays out of shell "
+                "history. GitHub: a classic personal access token needs no scope for public "
+                "stars; a fine-grained one needs read access to 'Starring'."
+            ),
             envvar="TRICKLE_LINK_TOKEN",
             show_envvar=True,
         ),
-    ],
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Link a platform account with a token obtained from the platform."""
@@ -285,10 +362,14 @@ def link(
     from trickle.linking import link_account
 
     app = _app(ctx)
-    result = link_account(app, platform, user, Credentials(token=token.strip()))
+    connector_class = app.registry.load(platform)
+    if token is None:
+        token = _ask_secret(f"{connector_class.display_name} token for {user}: ")
+    with waiting(f"asking {connector_class.display_name} whose token this is"):
+        result = link_account(app, platform, user, Credentials(token=token.strip()))
     claimed = result.claim
     if as_json:
-        _print_json(
+        print_json(
             {
                 "account_id": result.account_id,
                 "platform": result.platform,
@@ -301,15 +382,27 @@ def link(
         )
         return
     verb = "relinked" if result.relinked else "linked"
-    console.print(
-        f"{verb} {platform} account {result.handle} (id {result.platform_user_id}) to {user}; "
-        "the first poll records the likes made before now as the baseline"
+    say(
+        f"{verb} {platform} account {result.handle} (id {result.platform_user_id}) to "
+        f"{result.user}; the first poll records the likes made before now as the baseline"
     )
     if claimed.posted_shares:
         paid = ", ".join(_money(v, c) for c, v in sorted(claimed.posted_minor.items()))
-        console.print(
-            f"{claimed.posted_shares} reserved share(s) for this creator paid to {user}: {paid}"
+        say(
+            f"{claimed.posted_shares} reserved share(s) for this creator paid to "
+            f"{result.user}: {paid}"
         )
+
+
+def _ask_secret(prompt: str) -> str:
+    """Read a secret without echoing it; Ctrl-C is an interruption, end of input an error."""
+    try:
+        return getpass.getpass(prompt)
+    except KeyboardInterrupt:
+        err_console.print()
+        raise typer.Exit(130) from None
+    except EOFError:
+        raise TrickleError("no token given (use --token, or TRICKLE_LINK_TOKEN)") from None
 
 
 # ---------------------------------------------------------------------------
@@ -319,7 +412,10 @@ def link(
 @users_cli.command("add")
 def users_add(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Unique user name.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="Unique user name: letters and digits of any language, . _ @ -."),
+    ],
     budget: Annotated[str, typer.Option(help="Monthly budget, e.g. 5.00 or '5 EUR'.")],
     currency: Annotated[
         str | None, typer.Option(help="ISO 4217 currency (default: the configured one).")
@@ -329,12 +425,14 @@ def users_add(
     from trickle.core.users import add_user
 
     app = _app(ctx)
-    amount = parse_money(budget, currency or app.settings.currency)
-    if currency and amount.currency != currency.upper():
-        raise TrickleError(f"--budget is in {amount.currency} but --currency says {currency}")
+    amount = parse_money(
+        budget, currency or app.settings.currency, maximum=MAX_BUDGET_MINOR, what="budget"
+    )
+    if currency and amount.currency != currency.strip().upper():
+        raise TrickleError(f"--budget is in {amount.currency} but --currency says {currency!r}")
     with app.db.session() as session:
-        add_user(session, name, amount)
-    console.print(f"added {name} with a monthly budget of {amount}")
+        added = add_user(session, name, amount)
+    say(f"added {added.name} with a monthly budget of {amount}")
 
 
 @users_cli.command("budget")
@@ -349,9 +447,9 @@ def users_budget(
     app = _app(ctx)
     with app.db.session() as session:
         user = get_user(session, name)
-        new = parse_money(amount, user.currency)
-        old = set_budget(session, name, new)
-    console.print(f"{name}: budget {old} -> {new}")
+        new = parse_money(amount, user.currency, maximum=MAX_BUDGET_MINOR, what="budget")
+        old = set_budget(session, user.name, new)
+    say(f"{user.name}: budget {old} -> {new}")
 
 
 @users_cli.command("fund")
@@ -365,36 +463,37 @@ def users_fund(
     ] = None,
 ) -> None:
     """Record money a user paid in."""
+    from trickle.core.money import MAX_DEPOSIT_MINOR
     from trickle.core.users import fund, get_user
 
     app = _app(ctx)
     with app.db.session() as session:
         user = get_user(session, name)
-        money = parse_money(amount, user.currency)
-        credited = fund(session, name, money, reference)
+        money = parse_money(amount, user.currency, maximum=MAX_DEPOSIT_MINOR, what="deposit")
+        credited = fund(session, user.name, money, reference)
     if credited:
-        console.print(f"credited {money} to {name}")
+        say(f"credited {money} to {user.name}")
     else:
-        console.print(f"reference {reference!r} was already credited: nothing changed")
+        say(f"reference {reference!r} was already credited: nothing changed")
 
 
 @users_cli.command("list")
 def users_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Users with budget, funds, reserved and available funds."""
+    """Users with budget, balance, reserved and available funds."""
     from trickle.core.users import list_users
 
     app = _app(ctx)
     with app.db.reader() as session:
         rows = list_users(session)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "users": [
                     {
                         "user": r.name,
                         "currency": r.currency,
                         "budget_minor": r.budget_minor,
-                        "funds_minor": r.funds_minor,
+                        "balance_minor": r.balance_minor,
                         "reserved_minor": r.reserved_minor,
                         "available_minor": r.available_minor,
                     }
@@ -403,16 +502,23 @@ def users_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
         return
-    table = Table("user", "budget", "funds", "reserved", "available")
+    if not rows:
+        say("no users yet: `trickle users add NAME --budget 5`")
+        return
+    grid = table(
+        "user", "budget", "balance", "reserved", "available",
+        right=("budget", "balance", "reserved", "available"),
+    )  # fmt: skip
     for r in rows:
-        table.add_row(
+        add_row(
+            grid,
             r.name,
             _money(r.budget_minor, r.currency),
-            _money(r.funds_minor, r.currency),
+            _money(r.balance_minor, r.currency),
             _money(r.reserved_minor, r.currency),
             _money(r.available_minor, r.currency),
         )
-    console.print(table if rows else "no users yet: `trickle users add NAME --budget 5`")
+    console.print(grid)
 
 
 # ---------------------------------------------------------------------------
@@ -421,18 +527,29 @@ def users_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @accounts_cli.command("list")
 def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Linked accounts with their poll status."""
+    """Linked accounts with their poll status, and whether the key can open them."""
+    from trickle.core.credentials import SecretKeyError
     from trickle.core.models import LinkedAccount, User
 
     app = _app(ctx)
+    try:
+        key_id: str | None = app.box.key_id
+    except SecretKeyError:
+        key_id = None
     with app.db.reader() as session:
         rows = session.execute(
             select(LinkedAccount, User.name)
             .join(User, User.id == LinkedAccount.user_id)
             .order_by(User.name, LinkedAccount.platform, LinkedAccount.handle)
         ).all()
+
+    def credentials(account: LinkedAccount) -> str:
+        if key_id is None or account.key_id is None:
+            return "unknown"
+        return "readable" if account.key_id == key_id else "unreadable"
+
     if as_json:
-        _print_json(
+        print_json(
             {
                 "accounts": [
                     {
@@ -441,10 +558,11 @@ def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
                         "handle": a.handle,
                         "platform_user_id": a.platform_user_id,
                         "status": a.status,
-                        "linked_at": _iso(a.linked_at),
-                        "last_poll_at": _iso(a.last_poll_at),
-                        "last_success_at": _iso(a.last_success_at),
-                        "next_poll_at": _iso(a.next_poll_at),
+                        "credentials": credentials(a),
+                        "linked_at": iso_utc(a.linked_at),
+                        "last_poll_at": iso_utc(a.last_poll_at),
+                        "last_success_at": iso_utc(a.last_success_at),
+                        "next_poll_at": iso_utc(a.next_poll_at),
                         "failures": a.failures,
                         "last_error": a.last_error,
                     }
@@ -453,14 +571,30 @@ def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
         return
-    table = Table("user", "platform", "account", "status", "last poll", "next poll", "note")
+    if not rows:
+        say("no linked accounts: `trickle link github --user NAME`")
+        return
+    grid = table("user", "platform", "account", "status", "last poll", "next poll", "note")
     for a, name in rows:
-        status = a.status if a.status != "auth_expired" else "[red]relink needed[/red]"
-        note = (a.last_error or "")[:60] if a.failures or a.status != "active" else ""
-        table.add_row(
-            name, a.platform, a.handle, status, _when(a.last_poll_at), _when(a.next_poll_at), note
+        status: str | Text = a.status
+        if a.status == "auth_expired":
+            status = styled("relink needed", "red")
+        elif credentials(a) == "unreadable":
+            status = styled("key missing", "red")
+        note = a.last_error or "" if a.failures or a.status != "active" else ""
+        if credentials(a) == "unreadable":
+            note = f"credentials sealed with key {a.key_id}, not the configured {key_id}"
+        add_row(
+            grid,
+            name,
+            a.platform,
+            a.handle,
+            status,
+            _when(a.last_poll_at),
+            _when(a.next_poll_at),
+            literal(note[:200]),
         )
-    console.print(table if rows else "no linked accounts: `trickle link github --user NAME`")
+    console.print(grid)
 
 
 @connectors_cli.command("list")
@@ -470,7 +604,7 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     infos = Registry.from_entry_points().describe()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "connectors": [
                     {
@@ -487,14 +621,18 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
         return
-    table = Table("name", "status", "tier", "source")
+    grid = table("name", "status", "tier", "source")
     for i in infos:
-        status = "available" if i.available else f"[red]unavailable[/red]: {i.error}"
-        tier = i.tier.value if i.tier else "-"
+        status = (
+            literal("available")
+            if i.available
+            else Text.assemble(styled("unavailable", "red"), literal(f": {i.error}"))
+        )
+        tier = literal(i.tier.value if i.tier else "-")
         if i.unmet_rules:
-            tier += f" [red](claimed; unmet: {', '.join(i.unmet_rules)})[/red]"
-        table.add_row(i.name, status, tier, i.source)
-    console.print(table)
+            tier.append_text(styled(f" (claimed; unmet: {', '.join(i.unmet_rules)})", "red"))
+        add_row(grid, i.name, status, tier, i.source)
+    console.print(grid)
 
 
 @events_cli.command("import")
@@ -504,21 +642,32 @@ def events_import(
     as_json: JsonOption = False,
 ) -> None:
     """Import likes from a JSON Lines file; one bad line and nothing is stored."""
-    from trickle.core.importer import import_events
+    from trickle.core.importer import import_events, read_lines
 
     app = _app(ctx)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TrickleError(f"cannot read {file}: {exc}") from None
-    with app.db.session() as session:
-        result = import_events(session, text.splitlines())
+    with progress(f"importing {file}") as update:
+        try:
+            lines = []
+            for line in read_lines(file):
+                lines.append(line)
+                if len(lines) % 10_000 == 0:
+                    update(len(lines), description=f"reading {file}: {len(lines)} lines")
+        except UnicodeDecodeError as exc:
+            raise TrickleError(f"cannot read {file}: not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:
+            raise TrickleError(
+                f"cannot read {file}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        update(0, total=len(lines), description=f"storing {len(lines)} lines")
+        with app.db.session() as session:
+            result = import_events(session, lines)
+        update(len(lines))
     if as_json:
-        _print_json(
+        print_json(
             {"lines": result.lines, "stored": result.stored, "duplicates": result.duplicates}
         )
     else:
-        console.print(
+        say(
             f"{file}: {result.lines} event(s), {result.stored} stored, "
             f"{result.duplicates} already known"
         )
@@ -545,11 +694,11 @@ def creators_claim(
         owner = get_user(session, user)
         result = claim_creator(session, platform=platform, platform_id=creator_id, user_id=owner.id)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "platform": platform,
                 "creator_id": creator_id,
-                "user": user,
+                "user": owner.name,
                 "newly_claimed": result.newly_claimed,
                 "posted_shares": result.posted_shares,
                 "posted_minor": result.posted_minor,
@@ -558,8 +707,8 @@ def creators_claim(
         )
         return
     paid = ", ".join(_money(v, c) for c, v in sorted(result.posted_minor.items())) or "nothing"
-    console.print(
-        f"{platform} creator {creator_id} belongs to {user}: "
+    say(
+        f"{platform} creator {creator_id} belongs to {owner.name}: "
         f"{result.posted_shares} reserved share(s) paid ({paid})"
     )
 
@@ -573,10 +722,10 @@ def expire(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with app.db.session() as session:
         result = expire_reserved(session)
     if as_json:
-        _print_json({"returned_shares": result.shares, "returned_minor": result.returned_minor})
+        print_json({"returned_shares": result.shares, "returned_minor": result.returned_minor})
         return
     total = ", ".join(_money(v, c) for c, v in sorted(result.returned_minor.items())) or "nothing"
-    console.print(f"{result.shares} expired reservation(s) returned to their likers ({total})")
+    say(f"{result.shares} expired reservation(s) returned to their likers ({total})")
 
 
 @ledger_cli.command("check")
@@ -585,10 +734,10 @@ def ledger_check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     from trickle.core.invariants import CHECKS, check_ledger
 
     app = _app(ctx)
-    with app.db.reader() as session:
+    with waiting("checking the ledger"), app.db.reader() as session:
         violations = check_ledger(session)
     if as_json:
-        _print_json(
+        print_json(
             {
                 "ok": not violations,
                 "checked": list(CHECKS),
@@ -599,14 +748,14 @@ def ledger_check(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
     elif not violations:
-        console.print(f"ledger ok: {len(CHECKS)} invariants hold")
+        say(f"ledger ok: {len(CHECKS)} invariants hold")
     else:
         for v in violations:
-            err_console.print(f"[red]FAILED[/red] {v.rule}")
-            table = Table(*v.columns)
+            err_console.print(Text.assemble(styled("FAILED", "red"), " ", literal(v.rule)))
+            grid = table(*v.columns)
             for row in v.rows:
-                table.add_row(*(str(x) for x in row))
-            err_console.print(table)
+                add_row(grid, *row)
+            err_console.print(grid)
     if violations:
         raise typer.Exit(1)
 
@@ -620,7 +769,11 @@ def settle(
     ctx: typer.Context,
     month: Annotated[str, typer.Argument(help="The month to settle, YYYY-MM.")],
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what settling would do; change nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Show what settling would do (the real plan, then rolled back); change nothing.",
+        ),
     ] = False,
     force: Annotated[
         bool,
@@ -629,34 +782,39 @@ def settle(
     as_json: JsonOption = False,
 ) -> None:
     """Settle a month: split each user's budget over their flattrs and post it to the ledger."""
-    from trickle.core.reports import month_report
+    from trickle.core.reports import dry_run_report, month_report
 
     period = _period(month)
     app = _app(ctx)
     settlement = app.settlement()
+    currency = app.settings.currency
     if dry_run:
+        with waiting(f"planning {period} (nothing is written)"):
+            report = dry_run_report(settlement, period, force=force, currency=currency)
         closing = settlement.closing(period)
-        with app.db.reader() as session:
-            report = month_report(
-                session, period, app.settle_options, currency=app.settings.currency
-            )
         if as_json:
-            _print_json({"result": "dry_run", "closed": closing.closed, **report.to_json()})
+            print_json({"result": "dry_run", "closed": closing.closed, **report.to_json()})
             return
-        if report.status != "open":
-            console.print(f"{period} is already settled; nothing would change")
-        elif not closing.closed:
-            console.print(f"[yellow]{closing.explain()}[/yellow]")
+        if report.status == "settled":
+            say(f"{period} is already settled; nothing would change")
+            return
+        if not closing.closed:
+            warn(f"settling without --force would refuse: {closing.explain()}")
         _print_month(report, title=f"{period}: what settling now would do (nothing written)")
         return
-    outcome = settlement.settle(period, force=force)
-    with app.db.reader() as session:
-        report = month_report(session, period, app.settle_options, currency=app.settings.currency)
+    with progress(f"settling {period}") as update:
+
+        def step(stage: str, done: int, total: int) -> None:
+            what = "planning" if stage == "plan" else f"posting {total} user(s)"
+            update(done, total=total, description=f"{period}: {what}")
+
+        outcome = settlement.settle(period, force=force, progress=step)
+    report = month_report(app.db, period, app.settle_options, currency=currency)
     if as_json:
-        _print_json({"result": outcome.status, **report.to_json()})
+        print_json({"result": outcome.status, **report.to_json()})
         return
     if outcome.status == "already_settled":
-        console.print(f"{period} was already settled: nothing changed")
+        say(f"{period} was already settled: nothing changed")
         return
     resumed = " (resumed an interrupted run)" if outcome.resumed else ""
     _print_month(report, title=f"{period} settled{resumed}")
@@ -674,78 +832,84 @@ def report(
 
     period = _period(month)
     app = _app(ctx)
-    with app.db.reader() as session:
+    with waiting(f"reading {period}"):
         data = month_report(
-            session, period, app.settle_options, currency=app.settings.currency, user=user
+            app.db, period, app.settle_options, currency=app.settings.currency, user=user
         )
     if as_json:
-        _print_json(data.to_json())
+        print_json(data.to_json())
         return
     if user is not None:
         _print_statement(data, user)
+    elif data.projected:
+        _print_month(data, title=f"{period} (open: what settling it now would do)")
     else:
         _print_month(data, title=f"{period} ({data.status})")
 
 
-def _print_month(report: Any, *, title: str) -> None:
-    table = Table("user", "flattrs", "spent", "fee", "paid", "reserved", title=title)
-    by_user: dict[str, dict[str, int]] = {}
-    for s in report.shares:
-        bucket = by_user.setdefault(s.user, {})
-        bucket[s.state] = bucket.get(s.state, 0) + s.amount_minor
-    for line in report.users[:MAX_TABLE_ROWS]:
-        states = by_user.get(line.user, {})
-        paid = states.get("paid", 0) + states.get("projected", 0)
-        table.add_row(
-            line.user,
-            str(line.flattrs),
-            _money(line.spent_minor, line.currency),
-            _money(line.fee_minor, line.currency),
-            _money(paid, line.currency),
-            _money(states.get("reserved", 0), line.currency),
+def _print_month(report: MonthReport, *, title: str) -> None:
+    from trickle.core.reports import SHARE_STATES
+
+    if report.assumes_settled:
+        months = ", ".join(str(p) for p in report.assumes_settled)
+        say(f"(assumes {months} settle(s) first: their spending decides what is left)")
+    if not report.users:
+        say(f"{title}: no flattrs counted")
+        return
+    money = ("budget", "spent", "fee", *SHARE_STATES)
+    grid = table("user", "flattrs", *money, title=title, right=("flattrs", *money))
+    for u in report.users[:MAX_TABLE_ROWS]:
+        add_row(
+            grid,
+            u.user,
+            u.flattrs,
+            _money(u.budget_minor, u.currency),
+            _money(u.spent_minor, u.currency),
+            _money(u.fee_minor, u.currency),
+            *(_money(u.minor_in(state), u.currency) for state in SHARE_STATES),
         )
-    console.print(table if report.users else f"{title}: no flattrs counted")
+    console.print(grid)
     if len(report.users) > MAX_TABLE_ROWS:
-        console.print(f"... and {len(report.users) - MAX_TABLE_ROWS} more users (--json has all)")
+        say(f"... and {len(report.users) - MAX_TABLE_ROWS} more users (--json has all)")
     for currency, t in sorted(report.totals().items()):
-        shares = sum(v for k, v in t.items() if k not in ("spent", "fees"))
-        console.print(
-            f"total {currency}: spent {_money(t['spent'], currency)} = "
-            f"shares {_money(shares, currency)} + fees {_money(t['fees'], currency)}"
+        parts = " + ".join(f"{state} {_money(t[state], currency)}" for state in SHARE_STATES)
+        say(
+            f"total {currency}: spent {_money(t['spent'], currency)} = {parts} "
+            f"+ fees {_money(t['fees'], currency)}"
         )
 
 
-def _print_statement(report: Any, user: str) -> None:
+def _print_statement(report: MonthReport, user: str) -> None:
     line = report.users[0] if report.users else None
-    table = Table(
-        "item", "creator", "share", "state", title=f"{user}, {report.period} ({report.status})"
-    )
+    would = "would be " if report.projected else ""
+    grid = table(
+        "item", "creator", "share", "state",
+        title=f"{line.user if line else user}, {report.period} ({report.status})",
+        right=("share",),
+    )  # fmt: skip
     for s in report.shares:
         if s.state == "reserved":
-            state = f"reserved until {_when(s.expires_at)}"
+            state = f"{would}reserved until {_when(s.expires_at)} (creator not on trickle)"
         elif s.state == "returned":
             state = f"returned {_when(s.resolved_at)}"
-        elif s.state == "paid":
-            state = f"paid to {s.recipient}"
         else:
-            state = "projected" + (
-                f" (to {s.recipient})" if s.recipient else " (creator not on trickle)"
-            )
-        table.add_row(
+            state = f"{would}paid to {s.recipient}"
+        add_row(
+            grid,
             s.item_url,
             f"{s.creator_handle} ({s.platform} {s.creator_id})",
             _money(s.amount_minor, s.currency),
             state,
         )
-    console.print(table)
+    console.print(grid)
     if line is not None:
-        console.print(
-            f"{line.flattrs} flattr(s); spent {_money(line.spent_minor, line.currency)} of a "
-            f"{_money(line.budget_minor, line.currency)} budget, "
+        say(
+            f"{line.flattrs} flattr(s); {would}spent {_money(line.spent_minor, line.currency)} "
+            f"of a {_money(line.budget_minor, line.currency)} budget, "
             f"fee {_money(line.fee_minor, line.currency)}"
         )
     else:
-        console.print("no counted flattrs this month: nothing spent")
+        say("no counted flattrs this month: nothing spent")
 
 
 # ---------------------------------------------------------------------------
@@ -753,21 +917,50 @@ def _print_statement(report: Any, user: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Every way a command can end is turned into an exit status here: a message for what
+    went wrong, never a traceback (``--verbose`` adds one for trickle's own bugs).
+    """
+    from typer._click.exceptions import ClickException
+
     args = list(sys.argv[1:] if argv is None else argv)
     state = State()
     try:
-        cli(args=args, prog_name="trickle", obj=state)
-    except SystemExit as exc:  # Typer always ends this way: usage errors, --help, success
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+        status = cli(args=args, prog_name="trickle", obj=state, standalone_mode=False)
+        return status if isinstance(status, int) else 0
+    except ClickException as exc:  # usage errors: exit status 2, with the usage line
+        exc.show()
+        return exc.exit_code
+    except typer.Abort:  # Ctrl-C at a prompt
+        err_console.print()
+        error("interrupted")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print()
+        error("interrupted")
+        return 130
     except TrickleError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        error(exc)
         return 1
     except SQLAlchemyError as exc:
         detail = str(exc.orig) if getattr(exc, "orig", None) is not None else str(exc)
-        err_console.print(f"[red]database error:[/red] {detail.splitlines()[0]}", highlight=False)
+        error(detail.splitlines()[0] if detail else type(exc).__name__, label="database error")
+        return 1
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:  # `trickle ... | head`: the reader left, nothing to say
+            return 1
+        where = f": {exc.filename}" if exc.filename else ""
+        error(f"{exc.strerror or type(exc).__name__}{where}")
+        return 1
+    except Exception as exc:  # a bug in trickle: say so, briefly, and how to see more
+        error(
+            f"{type(exc).__name__}: {exc} (a bug in trickle; "
+            f"{'the traceback follows' if state.verbose else 'run with --verbose to see where'})",
+            label="internal error",
+        )
+        if state.verbose:
+            err_console.print(literal("".join(traceback.format_exception(exc))))
         return 1
     finally:
         state.close()
-    return 0

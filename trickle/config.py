@@ -74,6 +74,18 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     connectors: dict[str, ConnectorSettings] = {}
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from trickle.core.db import is_memory_sqlite
+
+        if is_memory_sqlite(value):
+            raise ValueError(
+                "an in-memory SQLite database is gone when the command that made it ends; "
+                "use a file, e.g. sqlite:///trickle.db"
+            )
+        return value
+
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:

@@ -174,8 +174,7 @@ def _play(
         console.print("[red]the month did not settle[/red]")
         return
 
-    with app.db.reader() as session:
-        report = month_report(session, period, app.settle_options, currency="EUR")
+    report = month_report(app.db, period, app.settle_options, currency="EUR")
     _print_payments(console, report)
 
     # ada joins after the month settled: linking her GitHub account claims what was held for her.

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.conftest import postgres_base_url, postgres_schema
 from trickle.cli import main
 from trickle.core.clock import clock
 from trickle.testing.fake_github import FakeGitHub, FakeRepo
@@ -383,3 +384,269 @@ def test_the_month_must_be_closed_unless_forced(env, capsys, github):
     assert "alice/github:alice-gh" in " ".join(err.split())
     assert "--force" in err
     assert run(capsys, "settle", "2026-10", "--force")[0] == 0
+
+
+# ---------------------------------------------------------------------------
+# What an operator meets in the first hour (issue 8)
+
+
+def test_version_is_printed(capsys):
+    from trickle import __version__
+
+    code, out, _ = run(capsys, "--version")
+    assert (code, out.strip()) == (0, f"trickle {__version__}")
+
+
+def test_help_texts_are_shown_as_written(capsys):
+    _, out, _ = run(capsys, "run", "--help")
+    assert "[worker] processes" in " ".join(out.split())
+    _, out, _ = run(capsys, "link", "--help")
+    text = " ".join(out.split())
+    assert "Starring" in text  # what a GitHub token needs
+    token_help = text.split("--token", 1)[1].split("--json", 1)[0]
+    assert "required" not in token_help  # it is asked for when omitted
+
+
+def test_shell_completion_is_offered(capsys):
+    _, out, _ = run(capsys, "--help")
+    assert "--install-completion" in out
+
+
+def test_a_name_full_of_markup_is_refused_as_typed(env, capsys):
+    run(capsys, "init")
+    code, _, err = run(capsys, "users", "add", "[bold]x[/bold]", "--budget", "1")
+    assert code == 1
+    assert "bad user name '[bold]x[/bold]'" in err
+
+
+def test_a_name_with_an_accent_is_a_name(env, capsys):
+    run(capsys, "init")
+    assert run(capsys, "users", "add", "élodie", "--budget", "1")[0] == 0
+    assert run_json(capsys, "users", "list")["users"][0]["user"] == "élodie"
+
+
+def test_platform_text_is_printed_literally_everywhere(env, capsys, github, monkeypatch):
+    """A handle like ``crash[/]`` made report, accounts list and link crash every time, and
+    an escape sequence reached the terminal."""
+    monkeypatch.setenv("COLUMNS", "200")
+    clock.set(datetime(2026, 10, 1, tzinfo=UTC), frozen=True)
+    github.add_user("crash[/]", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "users", "fund", "alice", "10")
+    code, out, err = run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    assert code == 0, err
+    assert "crash[/]" in out
+    run(capsys, "poll")
+    evil = FakeRepo(7, "tool\x1b[31m[red]x[/red]", "[bold]maker", 999)
+    github.star("crash[/]", evil, datetime(2026, 10, 2, tzinfo=UTC))
+    clock.set(datetime(2026, 10, 3, tzinfo=UTC), frozen=True)
+    run(capsys, "poll")
+
+    for argv in (
+        ("accounts", "list"),
+        ("report", "2026-10"),
+        ("report", "2026-10", "--user", "alice"),
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 0, (argv, err)
+        assert "\x1b" not in out
+    assert "crash[/]" in run(capsys, "accounts", "list")[1]
+    statement = run(capsys, "report", "2026-10", "--user", "alice")[1]
+    assert "[red]x[/red]" in statement
+    assert "\\x1b" in statement
+
+
+def test_long_urls_are_folded_not_cut_at_80_columns(env, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    clock.set(datetime(2026, 10, 1, tzinfo=UTC), frozen=True)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "users", "fund", "alice", "10")
+    clock.set(datetime(2026, 10, 20, tzinfo=UTC), frozen=True)
+    event = _event("alice", "r1")
+    event["item_url"] = "https://github.com/a-rather-long-organisation-name/and-a-long-repo-name"
+    run(capsys, "events", "import", str(_write_events(env / "likes.jsonl", [event])))
+
+    _, out, _ = run(capsys, "report", "2026-10", "--user", "alice")
+
+    assert "…" not in out
+    first_column = "".join(
+        row.split("│")[1].strip() for row in out.splitlines() if row.startswith("│")
+    )
+    assert event["item_url"] in first_column
+
+
+def test_a_dry_run_refuses_a_month_the_settle_would_refuse(env, capsys):
+    clock.set(datetime(2026, 9, 1, tzinfo=UTC), frozen=True)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "users", "fund", "alice", "10")
+    clock.set(datetime(2026, 11, 20, tzinfo=UTC), frozen=True)
+    lines = [_event("alice", "r1", liked_at="2026-09-05T10:00:00Z"), _event("alice", "r2")]
+    run(capsys, "events", "import", str(_write_events(env / "likes.jsonl", lines)))
+
+    code, out, err = run(capsys, "settle", "2026-10", "--dry-run", "--json")
+
+    assert code == 1
+    assert out == ""
+    assert "settle 2026-09 first" in err
+    code, out, _ = run(capsys, "settle", "2026-09", "--dry-run")
+    assert code == 0
+    header = " ".join(out.split())
+    for column in ("spent", "fee", "paid", "reserved", "returned"):
+        assert column in header
+
+
+def test_init_masks_the_database_password(env, capsys, monkeypatch):
+    base = postgres_base_url()
+    if base is None:
+        pytest.skip("needs TRICKLE_TEST_POSTGRES_URL")
+    with postgres_schema(base) as url:
+        with_password = url.replace("postgres@", "postgres:hunter2-secret@", 1)
+        monkeypatch.setenv("TRICKLE_DATABASE_URL", with_password)
+        code, out, err = run(capsys, "init")
+        assert code == 0, err
+        assert "hunter2-secret" not in out + err
+        assert "***" in out
+
+
+def test_a_new_database_file_is_readable_by_its_owner_only(env, capsys):
+    run(capsys, "init")
+    assert (env / "trickle.db").stat().st_mode & 0o777 == 0o600
+
+
+def test_init_will_not_create_a_key_over_credentials_sealed_with_a_lost_one(env, capsys, github):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    (env / "trickle.key").unlink()
+
+    code, _, err = run(capsys, "init")
+
+    assert code == 1
+    assert "1 linked account(s) hold credentials sealed with one" in " ".join(err.split())
+    assert not (env / "trickle.key").exists()
+    code, _, err = run(capsys, "init", "--new-key")
+    assert code == 0
+    assert "1 linked account(s) were sealed with the lost key" in " ".join(err.split())
+    (account,) = run_json(capsys, "accounts", "list")["accounts"]
+    assert account["status"] == "auth_expired"
+    assert run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)[0] == 0
+    (account,) = run_json(capsys, "accounts", "list")["accounts"]
+    assert (account["status"], account["credentials"]) == ("active", "readable")
+
+
+def test_accounts_sealed_with_another_key_are_shown_as_unreadable(env, capsys, github, monkeypatch):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    monkeypatch.setenv("TRICKLE_SECRET_KEY", Fernet.generate_key().decode())
+
+    (account,) = run_json(capsys, "accounts", "list")["accounts"]
+    code, _, err = run(capsys, "init")
+    _, out, _ = run(capsys, "accounts", "list")
+
+    assert account["credentials"] == "unreadable"
+    assert code == 0
+    assert "1 linked account(s) hold credentials this key cannot open" in " ".join(err.split())
+    assert "key missing" in out
+
+
+def test_ctrl_c_at_the_token_prompt_exits_130(env, capsys, monkeypatch):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+
+    def interrupted(prompt: str) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("getpass.getpass", interrupted)
+    assert run(capsys, "link", "github", "--user", "alice")[0] == 130
+
+
+def test_the_token_prompt_names_the_platform_and_links(env, capsys, monkeypatch, github):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    prompts = []
+
+    def answer(prompt: str) -> str:
+        prompts.append(prompt)
+        return TOKEN
+
+    monkeypatch.setattr("getpass.getpass", answer)
+    assert run(capsys, "link", "github", "--user", "alice")[0] == 0
+    assert prompts == ["GitHub token for alice: "]
+
+
+def test_an_unreachable_platform_when_linking_says_where_it_looked(env, capsys, monkeypatch):
+    monkeypatch.setenv("TRICKLE_CONNECTORS__GITHUB__BASE_URL", "http://127.0.0.1:9")
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    code, _, err = run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    assert code == 1
+    text = " ".join(err.split())
+    assert "could not reach GitHub at http://127.0.0.1:9" in text
+    assert "base_url" in text
+
+
+def _bad_inputs(env: Path) -> list[tuple[list[str], dict[str, str], str]]:
+    """(argv, environment, what the error says) for every bad input issue 8 lists."""
+    directory = env / "a-directory"
+    directory.mkdir(exist_ok=True)
+    binary = env / "binary.jsonl"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    huge = "99999999999999999999999"
+    return [
+        (["users", "budget", "alice", huge], {}, "at most"),
+        (["users", "fund", "alice", huge], {}, "at most"),
+        (["users", "add", "bob", "--budget", huge], {}, "at most"),
+        (["users", "fund", "alice", "5", "--reference", ""], {}, "cannot be empty"),
+        (["users", "add", "[bold]x[/bold]", "--budget", "1"], {}, "[bold]x[/bold]"),
+        (["users", "add", "x" * 5000, "--budget", "1"], {}, "bad user name"),
+        (["users", "add", "bob", "--budget", "1", "--currency", "X" * 5000], {}, "currency"),
+        (["users", "fund", "alice", "1" * 5000], {}, "too large"),
+        (["settle", "1969-12"], {}, "no such month"),
+        (["report", "9999-12"], {}, "no such month"),
+        (["events", "import", "missing.jsonl"], {}, "cannot read"),
+        (["events", "import", str(directory)], {}, "cannot read"),
+        (["events", "import", str(binary)], {}, "not UTF-8"),
+        (["link", "github", "--user", "alice", "--token", "t\r\nX-Evil: 1"], {}, "control"),
+        (["link", "github", "--user", "nobody", "--token", TOKEN], {}, "no user called"),
+        (["users", "list"], {"TRICKLE_DATABASE_URL": "sqlite://"}, "in-memory"),
+        (["users", "list"], {"TRICKLE_DATABASE_URL": "sqlite:///:memory:"}, "in-memory"),
+        (["users", "list"], {"TRICKLE_DATABASE_URL": "nonsense://x"}, "database URL"),
+        (["init"], {"TRICKLE_DATABASE_URL": f"sqlite:///{env}/no/such/dir/t.db"}, "does not exist"),
+        (
+            ["link", "github", "--user", "alice", "--token", TOKEN],
+            {"TRICKLE_SECRET_KEY_FILE": str(directory)},
+            "cannot read the key file",
+        ),
+        (
+            ["link", "github", "--user", "alice", "--token", TOKEN],
+            {"TRICKLE_SECRET_KEY": "not-a-fernet-key"},
+            "not a Fernet key",
+        ),
+        (["demo", "--keep", str(binary / "sub")], {}, "Not a directory"),
+        (["users", "list"], {"TRICKLE_CONFIG": str(binary)}, "TOML"),
+        (["users", "list"], {"TRICKLE_WORKER__THREADS": "many"}, "threads"),
+        (["settle", "2026-10", "--dry-run"], {}, ""),  # not an error: nothing to settle
+    ]
+
+
+def test_no_command_ends_in_a_traceback_whatever_is_typed(env, capsys, monkeypatch):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    for argv, environment, message in _bad_inputs(env):
+        with monkeypatch.context() as patched:
+            for name, value in environment.items():
+                patched.setenv(name, value)
+            code, out, err = run(capsys, *argv)
+        said = " ".join((out + err).split())
+        assert "Traceback" not in said, argv
+        assert "internal error" not in said, (argv, said)
+        assert message in said, (argv[:3], said[:300])
+        if message:
+            assert code in (1, 2), argv

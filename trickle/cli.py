@@ -574,7 +574,10 @@ def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if not rows:
         say("no linked accounts: `trickle link github --user NAME`")
         return
-    grid = table("user", "platform", "account", "status", "last poll", "next poll", "note")
+    grid = table(
+        "user", "platform", "account", "status", "last poll", "next poll", "note",
+        wide=("account", "note"),
+    )  # fmt: skip
     for a, name in rows:
         status: str | Text = a.status
         if a.status == "auth_expired":
@@ -621,7 +624,7 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
         return
-    grid = table("name", "status", "tier", "source")
+    grid = table("name", "status", "tier", "source", wide=("status", "tier", "source"))
     for i in infos:
         status = (
             literal("available")
@@ -752,7 +755,7 @@ def ledger_check(ctx: typer.Context, as_json: JsonOption = False) -> None:
     else:
         for v in violations:
             err_console.print(Text.assemble(styled("FAILED", "red"), " ", literal(v.rule)))
-            grid = table(*v.columns)
+            grid = table(*v.columns, wide=v.columns)
             for row in v.rows:
                 add_row(grid, *row)
             err_console.print(grid)
@@ -886,6 +889,7 @@ def _print_statement(report: MonthReport, user: str) -> None:
         "item", "creator", "share", "state",
         title=f"{line.user if line else user}, {report.period} ({report.status})",
         right=("share",),
+        wide=("item", "creator", "state"),
     )  # fmt: skip
     for s in report.shares:
         if s.state == "reserved":

@@ -67,12 +67,22 @@ def error(message: object, *, label: str = "error") -> None:
     err_console.print(line(styled(f"{label}:", "red"), " ", message), soft_wrap=True)
 
 
-def table(*columns: str, title: str | None = None, right: tuple[str, ...] = ()) -> Table:
-    """A table whose cells fold instead of being cut off; ``right`` columns align right."""
+def table(
+    *columns: str,
+    title: str | None = None,
+    right: tuple[str, ...] = (),
+    wide: tuple[str, ...] = (),
+) -> Table:
+    """A table whose cells are never cut off: ``wide`` columns (URLs, messages) wrap and fold
+    onto more lines, the others keep their width (and fold only if nothing else fits);
+    ``right`` columns align right."""
     grid = Table(title=literal(title) if title else None)
     for name in columns:
         grid.add_column(
-            literal(name), overflow="fold", justify="right" if name in right else "left"
+            literal(name),
+            overflow="fold",
+            no_wrap=name not in wide,
+            justify="right" if name in right else "left",
         )
     return grid
 

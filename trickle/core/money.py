@@ -114,7 +114,9 @@ def parse_money(
     currency allows, is negative where that is not allowed, or is more than
     ``maximum`` minor units (``what`` names the amount in that message).
     """
-    match = _AMOUNT.match(text) if len(text) <= 200 else None
+    if len(text) > 200:
+        raise MoneyError(f"{_shown(text)} is too large for {what_article(what)}")
+    match = _AMOUNT.match(text)
     if match is None:
         raise MoneyError(f"not an amount: {_shown(text)} (write it like 5, 5.00 or 4.99 EUR)")
     if len(match["int"]) > _MAX_DIGITS or len(match["frac"] or "") > _MAX_DIGITS:

@@ -205,15 +205,19 @@ def demo(
 def run(
     ctx: typer.Context,
     processes: Annotated[
-        int | None, typer.Option(help="Worker processes (default: [worker] processes).", min=1)
+        int | None, typer.Option(help="Worker processes (default: worker.processes).", min=1)
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option(help="Poll threads per process (default: [worker] threads).", min=1),
+        typer.Option(help="Poll threads per process (default: worker.threads).", min=1),
+    ] = None,
+    parent_fd: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Stop when this pipe closes (set by `run --processes`)."),
     ] = None,
 ) -> None:
     """Run the background worker: poll due accounts, settle closed months, expire escrow."""
-    from trickle.scheduler import run_processes, run_worker
+    from trickle.scheduler import end_process, run_processes, run_worker
 
     state = _state(ctx)
     count = processes or state.settings.worker.processes
@@ -227,7 +231,7 @@ def run(
         if threads is not None:
             argv += ["--threads", str(threads)]
         raise typer.Exit(run_processes(argv, count))
-    raise typer.Exit(run_worker(state.app, threads=threads))
+    end_process(run_worker(state.app, threads=threads, parent_fd=parent_fd))
 
 
 @cli.command()

@@ -50,6 +50,7 @@ class WorkerSettings(BaseModel):
     settle_every_seconds: int = Field(default=3600, ge=1)
     expire_every_seconds: int = Field(default=86400, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    summary_seconds: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,21 @@ POSTGRES_SKIP = (
 def _real_clock_after_each_test() -> Iterator[None]:
     yield
     clock.reset()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the logging configuration back as it was once the test is done (for tests that
+    run `trickle` commands in this process, which configure logging)."""
+    root = logging.getLogger()
+    quieted = [logging.getLogger(name) for name in ("urllib3", "apscheduler", "alembic")]
+    handlers, level, levels = list(root.handlers), root.level, [q.level for q in quieted]
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    for logger, before in zip(quieted, levels, strict=True):
+        logger.setLevel(before)
 
 
 @pytest.fixture

@@ -289,6 +289,7 @@ def test_an_unchanged_account_costs_one_request_and_stores_nothing(
 # Polls that fail
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_a_revoked_token_stops_polling_that_account_until_relinked(
     gh: App, fake: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,9 +9,9 @@ mistyped command or option), and never contain a token.
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from trickle.config import Settings, load_settings
 from trickle.core.errors import TrickleError
 from trickle.core.money import format_money, parse_money
 from trickle.core.periods import Period
+from trickle.logs import LogFormat
 
 if TYPE_CHECKING:  # imported lazily at run time, so that `trickle --help` stays fast
     from trickle.app import App
@@ -65,6 +66,7 @@ class State:
 
     config: Path | None = None
     verbose: bool = False
+    log_format: LogFormat | None = None
     _settings: Settings | None = None
     _app: Any = None
 
@@ -73,7 +75,9 @@ class State:
         """Settings, loaded on first use."""
         if self._settings is None:
             self._settings = load_settings(self.config)
-            _configure_logging(self._settings.log_level, self.verbose)
+            _configure_logging(
+                self._settings.log_level, self.verbose, self.log_format or self._settings.log_format
+            )
         return self._settings
 
     @property
@@ -91,16 +95,10 @@ class State:
             self._app.close()
 
 
-def _configure_logging(level: str, verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # urllib3 logs every retried URL at WARNING; they carry no secrets but are noisy.
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def _configure_logging(level: str, verbose: bool, log_format: str) -> None:
+    from trickle.logs import configure_logging
+
+    configure_logging(level, verbose=verbose, log_format=log_format)
 
 
 def _state(ctx: typer.Context) -> State:
@@ -149,11 +147,19 @@ def root(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="Logs on stderr as text or one JSON object a line (default: log_format).",
+        ),
+    ] = None,
 ) -> None:
     """trickle: link accounts, set budgets, and let the worker settle each month."""
     state = ctx.ensure_object(State)
     state.config = config
     state.verbose = verbose
+    state.log_format = log_format
 
 
 # ---------------------------------------------------------------------------
@@ -227,6 +233,8 @@ def run(
             argv += ["--config", str(state.config)]
         if state.verbose:
             argv.append("--verbose")
+        if state.log_format is not None:
+            argv += ["--log-format", state.log_format.value]
         argv.append("run")
         if threads is not None:
             argv += ["--threads", str(threads)]
@@ -252,7 +260,8 @@ def poll(
 
         with app.db.reader() as session:
             get_user(session, user)
-    outcomes = Poller(app).poll_now(user=user, platform=platform)
+    with _poll_progress() as progress:
+        outcomes = Poller(app).poll_now(user=user, platform=platform, progress=progress)
     if as_json:
         _print_json({"accounts": [o.to_json() for o in outcomes]})
     else:
@@ -263,8 +272,21 @@ def poll(
                 o.user, o.platform, o.handle, o.status, str(o.stored), str(o.requests), note
             )
         console.print(table if outcomes else "no active accounts to poll")
-    if any(o.status == "failed" for o in outcomes):
+    if any(o.status in ("failed", "auth_expired") for o in outcomes):
         raise typer.Exit(1)
+
+
+@contextmanager
+def _poll_progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr while `trickle poll` runs, when stderr is a terminal."""
+    if not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("polling", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @cli.command()

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     settle_batch_users: int = Field(default=500, ge=1)
     unclaimed: Literal["reserve", "skip"] = "reserve"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     worker: WorkerSettings = WorkerSettings()
     connectors: dict[str, ConnectorSettings] = {}
 

@@ -37,15 +37,18 @@ def _real_clock_after_each_test() -> Iterator[None]:
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """Put the logging configuration back as it was once the test is done (for tests that
-    run `trickle` commands in this process, which configure logging)."""
+    run `trickle` commands in this process, which configure logging). During the test the
+    ``trickle`` logger passes everything on to the root, whatever an earlier test set (the
+    demo silences it)."""
     root = logging.getLogger()
-    quieted = [logging.getLogger(name) for name in ("urllib3", "apscheduler", "alembic")]
-    handlers, level, levels = list(root.handlers), root.level, [q.level for q in quieted]
+    named = [logging.getLogger(n) for n in ("trickle", "urllib3", "apscheduler", "alembic")]
+    handlers, level, levels = list(root.handlers), root.level, [n.level for n in named]
+    named[0].setLevel(logging.NOTSET)
     yield
     for handler in [h for h in root.handlers if h not in handlers]:
         root.removeHandler(handler)
     root.setLevel(level)
-    for logger, before in zip(quieted, levels, strict=True):
+    for logger, before in zip(named, levels, strict=True):
         logger.setLevel(before)
 
 

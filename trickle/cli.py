@@ -27,7 +27,7 @@ from trickle.config import Settings, load_settings
 from trickle.core.errors import TrickleError
 from trickle.core.money import format_money, parse_money
 from trickle.core.periods import Period
-from trickle.logs import LogFormat
+from trickle.logs import LogFormat, configure_logging
 
 if TYPE_CHECKING:  # imported lazily at run time, so that `trickle --help` stays fast
     from trickle.app import App
@@ -96,8 +96,6 @@ class State:
 
 
 def _configure_logging(level: str, verbose: bool, log_format: str) -> None:
-    from trickle.logs import configure_logging
-
     configure_logging(level, verbose=verbose, log_format=log_format)
 
 

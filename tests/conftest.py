@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,24 @@ POSTGRES_SKIP = (
 def _real_clock_after_each_test() -> Iterator[None]:
     yield
     clock.reset()
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the logging configuration back as it was once the test is done (for tests that
+    run `trickle` commands in this process, which configure logging). During the test the
+    ``trickle`` logger passes everything on to the root, whatever an earlier test set (the
+    demo silences it)."""
+    root = logging.getLogger()
+    named = [logging.getLogger(n) for n in ("trickle", "urllib3", "apscheduler", "alembic")]
+    handlers, level, levels = list(root.handlers), root.level, [n.level for n in named]
+    named[0].setLevel(logging.NOTSET)
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    for logger, before in zip(named, levels, strict=True):
+        logger.setLevel(before)
 
 
 @pytest.fixture

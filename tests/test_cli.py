@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from rich.console import Console
 
 from tests.conftest import postgres_base_url, postgres_schema
+from trickle import output
 from trickle.cli import main
 from trickle.core.clock import clock
 from trickle.testing.fake_github import FakeGitHub, FakeRepo
+from trickle.testing.fakeplatform import FakeResponse
 
 TOKEN = "ghp_cliTestToken0123456789abcdef"
 
@@ -24,10 +28,17 @@ def github():
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github: FakeGitHub) -> Path:
+def env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, github: FakeGitHub, restore_logging: None
+) -> Path:
     """A working directory with its own database, key and fake GitHub."""
     monkeypatch.chdir(tmp_path)
-    for name in ("TRICKLE_DATABASE_URL", "TRICKLE_SECRET_KEY", "TRICKLE_CONFIG"):
+    for name in (
+        "TRICKLE_DATABASE_URL",
+        "TRICKLE_SECRET_KEY",
+        "TRICKLE_CONFIG",
+        "TRICKLE_LOG_FORMAT",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRICKLE_CONNECTORS__GITHUB__BASE_URL", github.base_url)
     monkeypatch.setenv("TRICKLE_FEE_BPS", "100")
@@ -289,12 +300,92 @@ def test_a_revoked_token_is_reported_and_the_account_needs_relinking(env, capsys
     run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
     github.revoke("alice-gh")
 
-    polled = run_json(capsys, "poll")
+    code, out, err = run(capsys, "poll", "--json")
+    polled = json.loads(out)
     accounts = run_json(capsys, "accounts", "list")
 
+    assert code == 1  # an operator's script notices: someone must relink
     assert polled["accounts"][0]["status"] == "auth_expired"
-    assert TOKEN not in json.dumps(polled)
+    assert TOKEN not in json.dumps(polled) + err
     assert accounts["accounts"][0]["status"] == "auth_expired"
+
+
+def _linked(capsys, github, *logins: str) -> None:
+    """An initialized database with one user per login, each with that GitHub account."""
+    run(capsys, "init")
+    for n, login in enumerate(logins):
+        github.add_user(login, f"{TOKEN}{n}", user_id=4242 + n)
+        run(capsys, "users", "add", login, "--budget", "3")
+        run(capsys, "link", "github", "--user", login, "--token", f"{TOKEN}{n}")
+
+
+def test_poll_exits_0_when_an_account_is_only_rate_limited(env, capsys, github):
+    _linked(capsys, github, "alice", "bob")
+    github.rate_limit("alice", datetime.now(UTC) + timedelta(minutes=30))
+
+    code, out, err = run(capsys, "poll", "--json")
+
+    assert code == 0, err
+    statuses = [(a["user"], a["status"]) for a in json.loads(out)["accounts"]]
+    assert statuses == [("alice", "rate_limited"), ("bob", "baseline")]
+    assert all(a["next_poll_at"].endswith("Z") for a in json.loads(out)["accounts"])
+
+
+def test_poll_shows_progress_on_a_terminal_and_leaves_stdout_to_the_json(
+    env, capsys, github, monkeypatch
+):
+    _linked(capsys, github, "alice", "bob")
+    terminal = io.StringIO()
+    monkeypatch.setattr(
+        output, "err_console", Console(file=terminal, force_terminal=True, width=80)
+    )
+
+    code, out, _ = run(capsys, "poll", "--json")
+
+    assert code == 0
+    assert len(json.loads(out)["accounts"]) == 2  # stdout is the JSON document alone
+    assert "polling" in terminal.getvalue()
+
+
+FORGED = "nope\n2026-10-15 12:00:00,000 INFO trickle.polling: alice paid carol\x1b[2J"
+
+
+@pytest.mark.parametrize(
+    ("argv", "environment", "as_json"),
+    [
+        ([], {}, False),
+        (["--log-format", "json"], {}, True),
+        ([], {"TRICKLE_LOG_FORMAT": "json"}, True),
+    ],
+    ids=["text", "--log-format json", "TRICKLE_LOG_FORMAT=json"],
+)
+def test_a_platforms_error_message_cannot_forge_a_log_line(
+    env, capsys, github, monkeypatch, argv, environment, as_json
+):
+    _linked(capsys, github, "alice")
+    github.tamper("alice", lambda request, response: FakeResponse(422, {"message": FORGED}))
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    code, _, err = run(capsys, *argv, "poll")
+
+    assert code == 1
+    lines = err.splitlines()
+    [failing] = [line for line in lines if "failing" in line]
+    assert "\x1b" not in err
+    assert not any(line.startswith("2026-10-15 12:00:00,000 INFO") for line in lines)
+    if as_json:
+        records = [json.loads(line) for line in lines]  # every line is a record
+        [record] = [r for r in records if "failing" in r["message"]]
+        assert record["level"] == "WARNING"
+        assert record["message"].endswith(
+            "422 nope\\n2026-10-15 12:00:00,000 INFO trickle.polling: alice paid carol\\x1b[2J"
+        )
+    else:
+        assert " WARNING trickle.polling: github account alice of alice failing: " in failing
+        assert failing.endswith(
+            "422 nope\\n2026-10-15 12:00:00,000 INFO trickle.polling: alice paid carol\\x1b[2J"
+        )
 
 
 def test_linking_with_a_refused_token_is_a_clear_error(env, capsys, github):

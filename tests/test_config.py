@@ -46,8 +46,10 @@ def test_without_file_or_environment_the_defaults_apply() -> None:
     assert settings.settle_grace_hours == 24
     assert settings.unclaimed == "reserve"
     assert settings.log_level == "INFO"
+    assert settings.log_format == "text"
     assert settings.worker == WorkerSettings()
     assert settings.worker.threads == 16
+    assert settings.worker.summary_seconds == 60
     assert settings.connectors == {}
 
 
@@ -74,6 +76,15 @@ def test_variables_without_the_prefix_are_not_read(monkeypatch: pytest.MonkeyPat
 def test_unrelated_trickle_variables_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRICKLE_TEST_POSTGRES_URL", "postgresql+psycopg://x@y/z")
     assert load_settings().database_url == "sqlite:///trickle.db"
+
+
+def test_the_log_format_is_text_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().log_format == "text"
+    monkeypatch.setenv("TRICKLE_LOG_FORMAT", "json")
+    assert load_settings().log_format == "json"
+    monkeypatch.setenv("TRICKLE_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="log_format"):
+        load_settings()
 
 
 def test_the_currency_is_normalized_to_upper_case(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,12 +5,15 @@ connector and the real HTTP layer: the baseline, incremental polls, an
 unchanged account (304), a revoked token (401), a spent rate limit (403 with
 ``x-ratelimit-remaining: 0``), a malformed payload, a connector with a bug,
 leases taken, lost, released and reclaimed, the adaptive schedule, a
-platform-wide rate budget, and shutting the worker down. Trickle's clock is
-frozen (the ``now`` fixture) and moved by hand, so every schedule is exact.
+platform-wide rate budget, results the database refuses to store, `trickle
+poll`'s pool, the worker's logs and summaries, and shutting the worker down.
+Trickle's clock is frozen (the ``now`` fixture) and moved by hand, so every
+schedule is exact.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -21,14 +24,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import DataError
 
-from trickle import cli
+from trickle import cli, polling
 from trickle.app import App
 from trickle.config import Settings, WorkerSettings
 from trickle.connectors.base import (
@@ -285,6 +289,7 @@ def test_an_unchanged_account_costs_one_request_and_stores_nothing(
 # Polls that fail
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_a_revoked_token_stops_polling_that_account_until_relinked(
     gh: App, fake: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -506,6 +511,108 @@ def test_a_connector_bug_is_contained_to_its_own_accounts(
 
 
 # ---------------------------------------------------------------------------
+# Results the database cannot store
+
+
+POISON = "mallory"
+
+
+def poisoned(kind: str, armed: threading.Event) -> type[Connector]:
+    """The GitHub connector, except that while ``armed`` its polls of mallory's account bring
+    back something the database cannot store, of the given kind."""
+
+    class PoisonedGitHub(GitHubConnector):
+        def poll(self, account: AccountRef, state: PollState) -> PollResult:
+            result = super().poll(account, state)
+            if not armed.is_set() or account.handle != POISON:
+                return result
+            if kind == "absurd next poll":  # OverflowError computing next_poll_at
+                return dataclasses.replace(result, next_poll_hint=timedelta.max)
+            if kind == "item id too long":  # PostgreSQL refuses it: VARCHAR(200)
+                too_long = dataclasses.replace(result.events[0], item_id="9" * 300)
+                return dataclasses.replace(result, events=[*result.events, too_long])
+            return result
+
+    return PoisonedGitHub
+
+
+RECORDING_FAILURES = ["absurd next poll", "item id too long", "database refuses"]
+
+
+@pytest.mark.parametrize("via", ["poll_now", "worker"])
+@pytest.mark.parametrize("kind", RECORDING_FAILURES)
+def test_a_result_the_database_cannot_store_fails_that_account_alone(
+    make_app: AppFactory,
+    fake: FakeGitHub,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    via: str,
+) -> None:
+    armed = threading.Event()
+    app = make_app(poisoned(kind, armed))
+    if kind == "item id too long" and not app.db.is_postgres:
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    ids = {name: link(app, fake, name) for name in ("alice", POISON, "bob")}
+    Poller(app).poll_now()  # baselines
+    baseline_state = account(app, ids[POISON]).poll_state
+    clock.advance(seconds(MAX_INTERVAL))
+    for n, name in enumerate(ids):
+        star(fake, name, n, 10 + n)
+    if kind == "database refuses":
+        real_ingest = polling.ingest_poll
+
+        def refusing_ingest(session: Any, **values: Any) -> Any:
+            if values["account_id"] == ids[POISON]:
+                real_ingest(session, **values)  # stored, then refused: rolled back
+                raise DataError("INSERT INTO flattrs ...", {}, ValueError("value refused"))
+            return real_ingest(session, **values)
+
+        monkeypatch.setattr(polling, "ingest_poll", refusing_ingest)
+    armed.set()
+    caplog.set_level(logging.INFO, logger="trickle")
+
+    if via == "poll_now":
+        outcomes = {o.handle: o for o in Poller(app).poll_now()}
+        assert [o.account_id for o in outcomes.values()] == sorted(ids.values())
+        assert (outcomes["alice"].status, outcomes["bob"].status) == ("ok", "ok")
+        failed = outcomes[POISON]
+        assert failed.status == "failed"
+        assert "storing the poll's results failed" in (failed.error or "")
+    else:
+        worker = Worker(app, threads=3)
+        try:
+            assert worker.tick() == 3
+            assert worker.drain(timeout=60)
+        finally:
+            worker.shutdown(grace=10)
+        assert (worker.stats["ok"], worker.stats["failed"], worker.stats["errors"]) == (2, 1, 0)
+
+    # The others' likes are stored, none of mallory's, and mallory backs off like any failure.
+    assert stored(app) == [("alice", "0"), ("alice", "10"), ("bob", "12"), ("bob", "2")]
+    row = account(app, ids[POISON])
+    assert (row.failures, row.lease_owner, row.status) == (1, None, "active")
+    assert row.next_poll_at == clock.now() + seconds(BACKOFF)
+    assert row.poll_state == baseline_state  # the cursor did not move past the lost likes
+    assert "storing the poll's results failed" in (row.last_error or "")
+    assert held_leases(app) == []
+    logged = [r for r in caplog.records if POISON in r.getMessage()]
+    assert len(logged) == 1, [r.getMessage() for r in logged]
+    assert logged[0].levelno == logging.ERROR
+    assert "\n" not in logged[0].getMessage()  # the driver's one line, not the whole statement
+
+    # Once the platform serves what the database can store, mallory is polled from where it
+    # was and gets every like it missed.
+    armed.clear()
+    monkeypatch.undo()
+    clock.set(row.next_poll_at, frozen=True)
+    outcome = poll(Poller(app), ids[POISON])
+    assert (outcome.status, outcome.stored) == ("ok", 2)
+    assert (POISON, "1") in stored(app)
+    assert (POISON, "11") in stored(app)
+
+
+# ---------------------------------------------------------------------------
 # Leases
 
 
@@ -721,16 +828,26 @@ def test_jitter_keeps_each_next_poll_within_its_bounds(
     assert len(waits) > 10  # spread, not one fixed factor
 
 
-def test_rate_budget_pauses_one_platform_until_its_reset() -> None:
+def test_rate_budget_pauses_one_platform_until_its_reset(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="trickle.polling")
     t0 = datetime(2026, 10, 15, 12, tzinfo=UTC)
     budget = RateBudget()
     budget.pause("github", t0 + timedelta(minutes=10))
     budget.pause("github", t0 + timedelta(minutes=5))  # an earlier reset does not shorten it
+    budget.pause("github", t0 + timedelta(minutes=10))
 
     assert budget.paused_until("github", t0) == t0 + timedelta(minutes=10)
     assert budget.paused_until("mastodon", t0) is None
     assert budget.paused_until("github", t0 + timedelta(minutes=10)) is None
     assert budget.paused_until("github", t0) is None  # over once passed
+    assert budget.pauses == 1
+    # Said once when the pause starts and once when it ends.
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "github paused until 2026-10-15T12:10:00Z: its app-wide rate limit is spent"),
+        ("INFO", "github resumes: its app-wide rate limit reset at 2026-10-15T12:10:00Z"),
+    ]
 
 
 class AppWideGitHub(GitHubConnector):
@@ -780,6 +897,211 @@ def test_a_spent_app_wide_budget_pauses_its_platform_while_the_others_go_on(
 
     assert stored(app) == [("alice", "1"), ("bob", "3"), ("carol", "2")]
     assert held_leases(app) == []
+
+
+# ---------------------------------------------------------------------------
+# `trickle poll`: every account now, in the worker's pool
+
+
+def test_poll_now_polls_accounts_side_by_side_within_the_platforms_cap(
+    make_app: AppFactory, fake: FakeGitHub
+) -> None:
+    accounts, latency, cap = 100, 0.05, 8
+    app = make_app(max_concurrency=cap, worker=WorkerSettings(threads=16, jitter=0.0))
+    ids = [link(app, fake, f"user{n:03d}") for n in range(accounts)]
+    clock.advance(timedelta(minutes=1))
+    for n in range(accounts):
+        star(fake, f"user{n:03d}", n)
+    fake.latency = latency  # every answer waits, as a real platform's round trip
+    seen: list[tuple[int, int]] = []
+
+    started = time.perf_counter()
+    outcomes = Poller(app).poll_now(progress=lambda done, total: seen.append((done, total)))
+    elapsed = time.perf_counter() - started
+
+    # One after another this takes accounts x latency (5 s) and more; in the pool, an eighth
+    # of that (cap 8) plus the polls' CPU. The bound is generous for a shared machine.
+    assert elapsed < 0.5 * accounts * latency, f"{elapsed:.2f} s"
+    assert 2 <= fake.max_active <= cap
+    assert fake.overlaps == []
+    assert [o.account_id for o in outcomes] == ids
+    assert {(o.status, o.stored) for o in outcomes} == {("baseline", 1)}
+    assert len(stored(app)) == accounts
+    assert held_leases(app) == []
+    assert seen == [(done, accounts) for done in range(accounts + 1)]
+
+
+def test_poll_now_stops_asking_a_platform_whose_app_wide_budget_is_spent(
+    make_app: AppFactory, fake: FakeGitHub
+) -> None:
+    app = make_app(GitHubConnector, AppWideGitHub, max_concurrency=1)
+    alice = link(app, fake, "alice", platform="github-app")
+    bob = link(app, fake, "bob")
+    carol = link(app, fake, "carol", platform="github-app")
+    dave = link(app, fake, "dave", platform="github-app")
+    poller = Poller(app)
+    poller.poll_now()  # baselines
+    clock.advance(timedelta(hours=1))
+    for n, name in enumerate(("alice", "bob", "carol", "dave")):
+        star(fake, name, n)
+    reset = clock.now() + timedelta(minutes=30)
+    fake.rate_limit("alice", reset)  # the first github-app account polled spends the budget
+    before = {name: fake.requests[key(fake, name)] for name in ("carol", "dave")}
+
+    outcomes = poller.poll_now()
+
+    assert [(o.account_id, o.status) for o in outcomes] == [
+        (alice, "rate_limited"),
+        (bob, "ok"),
+        (carol, "rate_limited"),
+        (dave, "rate_limited"),
+    ]
+    for skipped in outcomes[2:]:
+        assert skipped.next_poll_at == reset
+        assert skipped.requests == 0
+        assert "app-wide rate limit" in (skipped.error or "")
+    assert {name: fake.requests[key(fake, name)] for name in ("carol", "dave")} == before
+    assert account(app, carol).next_poll_at == account(app, dave).next_poll_at  # untouched
+    assert stored(app) == [("bob", "1")]
+    assert held_leases(app) == []
+
+    clock.set(reset + seconds(1), frozen=True)  # the budget is back: the next run polls them
+    assert [o.status for o in poller.poll_now()] == ["ok", "not_modified", "ok", "ok"]
+
+
+def test_poll_now_reports_an_account_a_worker_holds_as_lease_lost(
+    gh: App, fake: FakeGitHub
+) -> None:
+    alice, bob = link(gh, fake, "alice"), link(gh, fake, "bob")
+    set_account(gh, alice, lease_owner=THIEF, lease_until=clock.now() + seconds(600))
+
+    outcomes = Poller(gh).poll_now()
+
+    assert [(o.account_id, o.status) for o in outcomes] == [
+        (alice, "lease_lost"),
+        (bob, "baseline"),
+    ]
+    assert held_leases(gh) == [(alice, THIEF)]
+    assert fake.requests[key(fake, "alice")] == 1  # linking's GET /user only
+
+
+def test_poll_outcomes_in_json_write_times_in_utc_with_a_z() -> None:
+    outcome = PollOutcome(
+        7,
+        "alice",
+        "github",
+        "alice-gh",
+        "ok",
+        next_poll_at=datetime(2026, 10, 15, 14, 5, tzinfo=timezone(timedelta(hours=2))),
+    )
+    assert outcome.to_json()["next_poll_at"] == "2026-10-15T12:05:00Z"
+    assert dataclasses.replace(outcome, next_poll_at=None).to_json()["next_poll_at"] is None
+
+
+# ---------------------------------------------------------------------------
+# What the worker says at the default log level
+
+
+def test_an_account_is_logged_once_when_it_goes_down_and_once_when_it_comes_back(
+    gh: App, fake: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = link(gh, fake, "alice")
+    poller = Poller(gh)
+    poll(poller, alice)
+    fake.tamper("alice", lambda request, response: FakeResponse(200, "<html>down</html>"))
+    caplog.set_level(logging.INFO, logger="trickle")
+
+    for _ in range(3):
+        clock.set(account(gh, alice).next_poll_at or clock.now(), frozen=True)
+        assert poll(poller, alice).status == "failed"
+    fake.tamper("alice", None)
+    for _ in range(2):
+        clock.set(account(gh, alice).next_poll_at or clock.now(), frozen=True)
+        assert poll(poller, alice).status == "not_modified"
+
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if "alice" in r.getMessage()]
+    assert len(said) == 2, said
+    assert said[0][0] == "WARNING"
+    assert said[0][1].startswith("github account alice of alice failing: ")
+    assert said[1] == ("INFO", "github account alice of alice is back after 3 failed poll(s)")
+
+
+def test_the_worker_summarises_what_it_did_in_one_line_per_interval(
+    gh: App, fake: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("alice", "bob", "carol"):
+        link(gh, fake, name)
+    clock.advance(timedelta(minutes=1))
+    star(fake, "alice", 1, 2)
+    star(fake, "bob", 3)
+    fake.revoke("carol")
+    caplog.set_level(logging.INFO, logger="trickle.polling")
+    worker = Worker(gh, threads=3)
+    try:
+        assert worker.tick() == 3
+        assert worker.drain(timeout=60)
+        worker.log_summary()
+        worker.log_summary()  # nothing happened since
+    finally:
+        worker.shutdown(grace=10)
+
+    summaries = [r.getMessage() for r in caplog.records if "poll(s) running" in r.getMessage()]
+    assert len(summaries) == 2, summaries
+    prefix = f"worker {worker.owner}, last "
+    assert all(line.startswith(prefix) for line in summaries)
+    first, second = (line.split(" s: ", 1)[1] for line in summaries)
+    assert first == (
+        "3 poll(s) (2 baseline, 1 auth_expired), 3 new flattr(s), 1 failure(s), "
+        "0 rate-limit pause(s); 0 poll(s) running"
+    )
+    assert second == (
+        "0 poll(s), 0 new flattr(s), 0 failure(s), 0 rate-limit pause(s); 0 poll(s) running"
+    )
+
+
+def test_the_summary_counts_the_rate_limit_pauses_of_its_interval(
+    make_app: AppFactory, fake: FakeGitHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(AppWideGitHub)
+    link(app, fake, "alice", platform="github-app")
+    fake.rate_limit("alice", clock.now() + timedelta(minutes=5))
+    caplog.set_level(logging.INFO, logger="trickle.polling")
+    worker = Worker(app, threads=1)
+    try:
+        worker.log_summary()
+        assert worker.tick() == 1
+        assert worker.drain(timeout=60)
+        worker.log_summary()
+    finally:
+        worker.shutdown(grace=10)
+
+    summaries = [r.getMessage() for r in caplog.records if "poll(s) running" in r.getMessage()]
+    assert ["1 rate-limit pause(s)" in line for line in summaries] == [False, True]
+    assert "1 poll(s) (1 rate_limited)" in summaries[1]
+
+
+def test_polls_waiting_for_a_thread_when_their_platform_is_paused_are_given_back_unpolled(
+    make_app: AppFactory, fake: FakeGitHub
+) -> None:
+    app = make_app(AppWideGitHub)
+    ids = [link(app, fake, name, platform="github-app") for name in ("alice", "bob")]
+    requests = fake.total_requests
+    worker = Worker(app, threads=1)
+    busy, release_thread = threading.Event(), threading.Event()
+    worker._executor.submit(lambda: busy.set() or release_thread.wait(120))
+    assert busy.wait(60)
+    try:
+        assert worker.tick() == 1  # claimed, waiting for the only thread
+        worker.poller.budget.pause("github-app", clock.now() + timedelta(minutes=5))
+        release_thread.set()
+        assert worker.drain(timeout=60)
+    finally:
+        worker.shutdown(grace=10)
+
+    assert worker.stats["deferred"] == 1
+    assert fake.total_requests == requests
+    assert held_leases(app) == []
+    assert all(not account(app, i).baseline_done for i in ids)
 
 
 # ---------------------------------------------------------------------------
@@ -858,6 +1180,38 @@ def test_polls_that_outlast_the_grace_keep_their_lease_and_record_when_they_end(
     assert worker.stats["baseline"] == 2
     assert stored(app) == [("alice", "1"), ("bob", "2")]
     assert held_leases(app) == []
+
+
+def test_polls_abandoned_after_the_grace_give_back_their_lease_and_store_nothing(
+    make_app: AppFactory, gated: GatedGitHub
+) -> None:
+    """What `trickle run` does on its way out: it will not wait for these threads."""
+    app = make_app(platform=gated)
+    ids = [link(app, gated, name) for name in ("alice", "bob")]
+    clock.advance(timedelta(minutes=1))
+    star(gated, "alice", 1)
+    star(gated, "bob", 2)
+    before = {i: account(app, i) for i in ids}
+    gated.gate.clear()
+    worker = Worker(app, threads=2)
+    assert worker.tick() == 2
+    for _ in ids:
+        assert gated.arrived.acquire(timeout=60)
+
+    assert worker.shutdown(grace=0.2, abandon_running=True) is False
+
+    assert held_leases(app) == []  # another worker may poll them right away
+    gated.gate.set()  # should the polls still end, they find their lease gone
+    assert worker.drain(timeout=120)
+    assert worker.stats["lease_lost"] == 2
+    assert stored(app) == []
+    for i in ids:
+        row = account(app, i)
+        assert (row.poll_state, row.baseline_done, row.next_poll_at) == (
+            before[i].poll_state,
+            False,
+            before[i].next_poll_at,
+        )
 
 
 def test_a_backlog_drains_without_waiting_for_the_next_tick(gh: App, fake: FakeGitHub) -> None:

@@ -61,22 +61,29 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = 120.0)
 # The scheduler's jobs
 
 
-def test_build_scheduler_has_the_three_jobs_due_at_once(app: App) -> None:
+def test_build_scheduler_has_its_jobs_due_at_once_and_the_summary_after_an_interval(
+    app: App,
+) -> None:
     worker = Worker(app, threads=1)
     try:
+        before = datetime.now(UTC)
         scheduler = build_scheduler(app, worker)
         jobs = {job.id: job for job in scheduler.get_jobs()}
         settings = app.settings.worker
-        assert sorted(jobs) == ["expire", "poll", "settle"]
+        assert sorted(jobs) == ["expire", "poll", "settle", "summary"]
         every = {
             "poll": settings.tick_seconds,
             "settle": settings.settle_every_seconds,
             "expire": settings.expire_every_seconds,
+            "summary": settings.summary_seconds,
         }
         for job_id, job in jobs.items():
             assert isinstance(job.trigger, IntervalTrigger)
             assert job.trigger.interval == timedelta(seconds=every[job_id])
-            assert job.next_run_time <= datetime.now(UTC)
+            if job_id == "summary":  # a summary at start would have nothing to say
+                assert job.next_run_time >= before + timedelta(seconds=every[job_id])
+            else:
+                assert job.next_run_time <= datetime.now(UTC)
         assert scheduler.state == STATE_STOPPED
     finally:
         worker.shutdown(grace=0)
@@ -295,6 +302,33 @@ def _settings_from_the_config_file_only(monkeypatch: pytest.MonkeyPatch) -> None
             monkeypatch.delenv(name)
 
 
+WORKER = {
+    "threads": 2,
+    "tick_seconds": 0.1,
+    "lease_seconds": 600,
+    "shutdown_grace_seconds": 60,
+    "summary_seconds": 0.5,
+}
+
+
+def write_config(
+    path: Path, database_url: str, secret_key: str, base_url: str, **worker: object
+) -> None:
+    """The config file the worker reads: the scene's database, key and fake GitHub, and a
+    quick worker (``worker`` overrides keys of its ``[worker]`` table)."""
+    path.write_text(
+        f"database_url = {json.dumps(database_url)}\n"
+        f"secret_key = {json.dumps(secret_key)}\n"
+        'log_level = "INFO"\n'
+        "[worker]\n"
+        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in {**WORKER, **worker}.items())
+        + "[connectors.github]\n"
+        f"base_url = {json.dumps(base_url)}\n"
+        "min_interval_seconds = 1\n"
+        "max_interval_seconds = 2\n"
+    )
+
+
 @dataclass
 class Scene:
     """A linked database, its config file, and the fake GitHub the worker will poll."""
@@ -304,7 +338,18 @@ class Scene:
     fake: GatedGitHub
     logins: tuple[str, ...]
     expected: set[tuple[str, str]]
+    secret_key: str
     next_repo: int = 1
+
+    def configure(self, **worker: object) -> None:
+        """Rewrite the config file with these ``[worker]`` settings."""
+        write_config(
+            self.config,
+            self.app.settings.database_url,
+            self.secret_key,
+            self.fake.base_url,
+            **worker,
+        )
 
     def star_everyone(self) -> dict[str, tuple[str, str]]:
         """Each linked user stars one new repository now; returns login -> that like."""
@@ -337,21 +382,8 @@ class Scene:
 def scene(tmp_path: Path) -> Iterator[Scene]:
     with GatedGitHub() as fake:
         config = tmp_path / "trickle.toml"
-        database_url = f"sqlite:///{tmp_path / 'trickle.db'}"
-        config.write_text(
-            f"database_url = {json.dumps(database_url)}\n"
-            f"secret_key = {json.dumps(Fernet.generate_key().decode())}\n"
-            'log_level = "INFO"\n'
-            "[worker]\n"
-            "threads = 2\n"
-            "tick_seconds = 0.1\n"
-            "lease_seconds = 600\n"
-            "shutdown_grace_seconds = 60\n"
-            "[connectors.github]\n"
-            f"base_url = {json.dumps(fake.base_url)}\n"
-            "min_interval_seconds = 1\n"
-            "max_interval_seconds = 2\n"
-        )
+        secret_key = Fernet.generate_key().decode()
+        write_config(config, f"sqlite:///{tmp_path / 'trickle.db'}", secret_key, fake.base_url)
         app = App(load_settings(config))
         upgrade(app.db.engine)
         logins = ("alice", "bob", "carol")
@@ -365,7 +397,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
             link_account(app, "github", login, Credentials(token=f"ghp_{login}_secret"))
         clock.reset()
         try:
-            yield Scene(config, app, fake, logins, expected=set())
+            yield Scene(config, app, fake, logins, expected=set(), secret_key=secret_key)
         finally:
             fake.gate.set()
             app.close()
@@ -384,6 +416,14 @@ def start_run(scene: Scene, log: Path, *args: str) -> subprocess.Popen[bytes]:
         )
 
 
+SUMMARY = re.compile(r"worker \S+, last \d+ s: \d+ poll\(s\).*?, (\d+) new flattr\(s\)")
+
+
+def summarised_flattrs(log: Path) -> int:
+    """The new flattrs the worker's summary lines in ``log`` told of, all together."""
+    return sum(int(n) for n in SUMMARY.findall(log.read_text()))
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Kill a process a failed test left running."""
     if process.poll() is None:
@@ -400,6 +440,10 @@ def test_trickle_run_polls_and_stops_cleanly_on_a_signal(
     process = start_run(scene, log)
     try:
         wait_for(lambda: scene.stored() == scene.expected, "the worker stored the new stars")
+        wait_for(
+            lambda: summarised_flattrs(log) == len(scene.expected),
+            "a summary told of the new flattrs",
+        )
 
         # Hold the next polls at the platform, with a new star for them to bring back.
         scene.fake.gate.clear()
@@ -454,3 +498,76 @@ def test_trickle_run_with_two_processes_stops_both_on_sigterm(scene: Scene, tmp_
             os.kill(pid, 0)
     assert scene.held_leases() == []
     assert scene.fake.overlaps == []
+
+
+def test_trickle_run_exits_within_its_grace_while_a_platform_never_answers(
+    scene: Scene, tmp_path: Path
+) -> None:
+    """A poll waiting for a platform that accepted the connection and never answers sits in
+    read timeouts with retries for over a minute; `trickle run` gives back its lease after the
+    grace and exits, without waiting for it."""
+    grace = 2.0
+    scene.configure(shutdown_grace_seconds=grace)
+    scene.fake.gate.clear()  # it accepts, and answers no list of stars
+    scene.star_everyone()
+    log = tmp_path / "run.log"
+    process = start_run(scene, log)
+    try:
+        wait_for(lambda: len(scene.fake.held_logins()) == 2, "both poll threads wait")
+        assert len(scene.held_leases()) == 2
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=grace + 60)
+        took = time.monotonic() - signalled
+    finally:
+        stop(process)
+
+    output = log.read_text()
+    assert status == 0, output
+    assert took < grace + 5, f"exited {took:.1f} s after SIGTERM\n{output}"
+    assert "received SIGTERM, stopping" in output
+    assert "stopped (2 poll(s) still running after 2 s abandoned); released 2 lease(s)" in output
+    assert "Traceback" not in output, output
+    assert scene.held_leases() == []  # another worker polls them now
+    assert scene.stored() == set()  # nothing the abandoned polls had was committed
+
+
+def gone(pid: int) -> bool:
+    """True when process ``pid`` has exited (a zombie nobody reaped yet has, too)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def test_the_workers_of_run_processes_stop_when_their_parent_is_killed(
+    scene: Scene, tmp_path: Path
+) -> None:
+    scene.star_everyone()
+    log = tmp_path / "run.log"
+    parent = start_run(scene, log, "--processes", "2")
+    started = re.compile(r"worker [^:\s]+:(\d+):\w+ started")
+    workers: set[int] = set()
+    try:
+        wait_for(
+            lambda: len(started.findall(log.read_text())) == 2, "both worker processes started"
+        )
+        workers = {int(pid) for pid in started.findall(log.read_text())}
+        wait_for(lambda: scene.stored() == scene.expected, "the workers stored the new stars")
+
+        parent.kill()  # SIGKILL: it cannot tell its children anything
+        parent.wait(timeout=60)
+        wait_for(lambda: all(gone(pid) for pid in workers), "both workers exited", timeout=15)
+    finally:
+        stop(parent)
+        for pid in workers:  # a worker left behind by a failed test
+            with contextlib.suppress(OSError):
+                if not gone(pid) and "trickle" in Path(f"/proc/{pid}/cmdline").read_text():
+                    os.kill(pid, signal.SIGKILL)
+
+    output = log.read_text()
+    assert output.count("the supervising process is gone, stopping") == 2, output
+    assert output.count("stopped (all polls finished); released") == 2, output
+    assert "Traceback" not in output, output
+    assert scene.held_leases() == []

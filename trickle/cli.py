@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import getpass
-import logging
 import sys
 import traceback
 from collections.abc import Sequence
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +32,7 @@ from trickle.core.clock import iso_utc
 from trickle.core.errors import TrickleError
 from trickle.core.money import MAX_BUDGET_MINOR, format_money, parse_money
 from trickle.core.periods import Period
+from trickle.logs import LogFormat, configure_logging
 from trickle.output import (
     add_row,
     console,
@@ -85,6 +84,7 @@ class State:
 
     config: Path | None = None
     verbose: bool = False
+    log_format: LogFormat | None = None
     _settings: Settings | None = None
     _app: Any = None
 
@@ -93,7 +93,9 @@ class State:
         """Settings, loaded on first use."""
         if self._settings is None:
             self._settings = load_settings(self.config)
-            _configure_logging(self._settings.log_level, self.verbose)
+            _configure_logging(
+                self._settings.log_level, self.verbose, self.log_format or self._settings.log_format
+            )
         return self._settings
 
     @property
@@ -111,16 +113,8 @@ class State:
             self._app.close()
 
 
-def _configure_logging(level: str, verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # urllib3 logs every retried URL at WARNING; they carry no secrets but are noisy.
-    logging.getLogger("urllib3").setLevel(logging.ERROR)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+def _configure_logging(level: str, verbose: bool, log_format: str) -> None:
+    configure_logging(level, verbose=verbose, log_format=log_format)
 
 
 def _state(ctx: typer.Context) -> State:
@@ -167,6 +161,13 @@ def root(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(
+            "--log-format",
+            help="Logs on stderr as text or one JSON object a line (default: log_format).",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option(
@@ -178,6 +179,7 @@ def root(
     state = ctx.ensure_object(State)
     state.config = config
     state.verbose = verbose
+    state.log_format = log_format
 
 
 # ---------------------------------------------------------------------------
@@ -286,9 +288,13 @@ def run(
         int | None,
         typer.Option(help="Poll threads per process (default: [worker] threads).", min=1),
     ] = None,
+    parent_fd: Annotated[
+        int | None,
+        typer.Option(hidden=True, help="Stop when this pipe closes (set by `run --processes`)."),
+    ] = None,
 ) -> None:
     """Run the background worker: poll due accounts, settle closed months, expire escrow."""
-    from trickle.scheduler import run_processes, run_worker
+    from trickle.scheduler import end_process, run_processes, run_worker
 
     state = _state(ctx)
     count = processes or state.settings.worker.processes
@@ -298,11 +304,13 @@ def run(
             argv += ["--config", str(state.config)]
         if state.verbose:
             argv.append("--verbose")
+        if state.log_format is not None:
+            argv += ["--log-format", state.log_format.value]
         argv.append("run")
         if threads is not None:
             argv += ["--threads", str(threads)]
         raise typer.Exit(run_processes(argv, count))
-    raise typer.Exit(run_worker(state.app, threads=threads))
+    end_process(run_worker(state.app, threads=threads, parent_fd=parent_fd))
 
 
 @cli.command()
@@ -323,18 +331,24 @@ def poll(
 
         with app.db.reader() as session:
             get_user(session, user)
-    outcomes = Poller(app).poll_now(user=user, platform=platform)
+    with progress("polling") as update:
+        outcomes = Poller(app).poll_now(
+            user=user, platform=platform, progress=lambda done, total: update(done, total=total)
+        )
     if as_json:
         print_json({"accounts": [o.to_json() for o in outcomes]})
+    elif not outcomes:
+        say("no active accounts to poll")
     else:
-        table = Table("user", "platform", "account", "result", "new", "requests", "note")
+        grid = table(
+            "user", "platform", "account", "result", "new", "requests", "note",
+            right=("new", "requests"), wide=("account", "note"),
+        )  # fmt: skip
         for o in outcomes:
             note = o.error or (f"{o.baseline} older likes kept as baseline" if o.baseline else "")
-            table.add_row(
-                o.user, o.platform, o.handle, o.status, str(o.stored), str(o.requests), note
-            )
-        console.print(table if outcomes else "no active accounts to poll")
-    if any(o.status == "failed" for o in outcomes):
+            add_row(grid, o.user, o.platform, o.handle, o.status, o.stored, o.requests, note)
+        console.print(grid)
+    if any(o.status in ("failed", "auth_expired") for o in outcomes):
         raise typer.Exit(1)
 
 

@@ -50,6 +50,7 @@ class WorkerSettings(BaseModel):
     settle_every_seconds: int = Field(default=3600, ge=1)
     expire_every_seconds: int = Field(default=86400, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    summary_seconds: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):
@@ -71,6 +72,7 @@ class Settings(BaseSettings):
     settle_batch_users: int = Field(default=500, ge=1)
     unclaimed: Literal["reserve", "skip"] = "reserve"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     worker: WorkerSettings = WorkerSettings()
     connectors: dict[str, ConnectorSettings] = {}
 

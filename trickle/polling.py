@@ -11,7 +11,9 @@ expires and the next poll starts from the old cursor.
 
 Every failure is contained to its account: typed connector errors set the
 account's back-off (or mark it for relinking), anything else is logged as a
-connector bug, and the worker goes on with the others.
+connector bug, a result the database refuses to store is rolled back and
+fails the account the same way, and the worker goes on with the others.
+``trickle poll`` runs its accounts through the same pool (:meth:`Poller.poll_now`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import traceback
-from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
@@ -43,7 +46,7 @@ from trickle.connectors.base import (
     TransientError,
 )
 from trickle.connectors.registry import ConnectorUnavailable, UnknownPlatform
-from trickle.core.clock import clock
+from trickle.core.clock import clock, iso_utc
 from trickle.core.credentials import SecretKeyError, redact
 from trickle.core.ingest import ingest_poll
 from trickle.core.models import AccountStatus, LinkedAccount, User
@@ -54,6 +57,7 @@ log = logging.getLogger(__name__)
 Status = Literal[
     "ok", "not_modified", "baseline", "auth_expired", "rate_limited", "failed", "lease_lost"
 ]
+RESULTS: tuple[Status, ...] = get_args(Status)
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,26 @@ class PollOutcome:
             "baseline": self.baseline,
             "requests": self.requests,
             "error": self.error,
-            "next_poll_at": self.next_poll_at.isoformat() if self.next_poll_at else None,
+            "next_poll_at": iso_utc(self.next_poll_at),
         }
+
+
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: how far a :meth:`Poller.poll_now` run is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An account ``trickle poll`` is asked to poll, as it is listed before the poll."""
+
+    account_id: int
+    platform: str
+    handle: str
+    user: str
+
+    def outcome(self, status: Status, **fields: Any) -> PollOutcome:
+        """An outcome for this account that no poll of it produced."""
+        return PollOutcome(self.account_id, self.user, self.platform, self.handle, status, **fields)
 
 
 class LeaseLost(Exception):
@@ -135,26 +157,40 @@ def failure_backoff(failures: int, base: int, cap: int) -> int:
 
 class RateBudget:
     """Per-platform pauses shared by a worker's threads: when an app-wide budget is spent,
-    that platform waits until its reset and the others go on."""
+    that platform waits until its reset and the others go on. A pause is logged when it
+    starts and when it is over."""
 
     def __init__(self) -> None:
         self._until: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        self.pauses = 0  # pauses started so far (the worker's summary reports them)
 
     def pause(self, platform: str, until: datetime) -> None:
-        """Stop claiming ``platform`` accounts until ``until``."""
+        """Stop claiming ``platform`` accounts until ``until`` (a later reset extends a pause,
+        an earlier one does not shorten it)."""
         with self._lock:
-            if until > self._until.get(platform, until - timedelta(seconds=1)):
-                self._until[platform] = until
+            current = self._until.get(platform)
+            if current is not None and until <= current:
+                return
+            self._until[platform] = until
+            if current is None:
+                self.pauses += 1
+        if current is None:
+            log.warning(
+                "%s paused until %s: its app-wide rate limit is spent", platform, iso_utc(until)
+            )
 
     def paused_until(self, platform: str, now: datetime) -> datetime | None:
         """When ``platform`` may be polled again, or None if it may now."""
         with self._lock:
             until = self._until.get(platform)
-            if until is not None and until <= now:
-                del self._until[platform]
+            if until is None:
                 return None
-            return until
+            if until > now:
+                return until
+            del self._until[platform]
+        log.info("%s resumes: its app-wide rate limit reset at %s", platform, iso_utc(until))
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -325,6 +361,12 @@ class Poller:
             return _replace(
                 base, status="lease_lost", error="lease expired before the results were stored"
             )
+        except Exception as exc:  # the database refused what the poll found: none of it stays
+            message = redact(f"storing the poll's results failed: {describe_error(exc)}", secrets)
+            log.error(
+                "%s account %s of %s: %s", account.platform, account.handle, base.user, message
+            )
+            return self._record_failure(account, base, "failed", message, logged=True)
 
     def _record_success(
         self, account: LinkedAccount, base: PollOutcome, result: PollResult, started: datetime
@@ -362,6 +404,14 @@ class Poller:
                 interval_seconds=interval,
                 next_poll_at=next_at,
             )
+        if account.failures:  # it went down (logged then): say once that it is back
+            log.info(
+                "%s account %s of %s is back after %d failed poll(s)",
+                account.platform,
+                account.handle,
+                base.user,
+                account.failures,
+            )
         if first_poll:
             status: Status = "baseline"
         elif result.not_modified:
@@ -387,7 +437,10 @@ class Poller:
         message: str,
         *,
         retry_at: datetime | None = None,
+        logged: bool = False,
     ) -> PollOutcome:
+        """Record a poll that found nothing to store: relink, wait for a rate limit, or back
+        off; ``logged`` when the caller has logged the failure already."""
         worker = self.app.settings.worker
         now = clock.now()
         values: dict[str, Any] = {"last_poll_at": now, "last_error": message[:2000]}
@@ -409,8 +462,14 @@ class Poller:
                 failures, worker.failure_backoff_seconds, worker.max_backoff_seconds
             )
             values.update(failures=failures, next_poll_at=now + self._jitter(wait))
-            if account.failures == 0:  # log once when it goes down
-                log.warning("%s account %s failing: %s", account.platform, account.handle, message)
+            if account.failures == 0 and not logged:  # log once when it goes down
+                log.warning(
+                    "%s account %s of %s failing: %s",
+                    account.platform,
+                    account.handle,
+                    base.user,
+                    message,
+                )
         try:
             with self.app.db.session() as session:
                 self._finish(session, account.id, **values)
@@ -436,9 +495,18 @@ class Poller:
     # -- `trickle poll` ----------------------------------------------------
 
     def poll_now(
-        self, *, user: str | None = None, platform: str | None = None
+        self,
+        *,
+        user: str | None = None,
+        platform: str | None = None,
+        progress: Progress | None = None,
     ) -> list[PollOutcome]:
-        """Poll the matching active accounts immediately, one after another."""
+        """Poll the matching active accounts now, whatever their schedule, as the worker
+        polls: in a pool of ``[worker] threads``, at most ``max_concurrency`` per platform at
+        once, and a platform paused by an app-wide rate limit is not asked again in this run
+        (its remaining accounts are ``rate_limited``, without a request). One account's
+        failure never stops the others. Outcomes come in account id order; ``progress(done,
+        total)`` is called from this thread before the first poll and after each one."""
         with self.app.db.reader() as session:
             stmt = (
                 select(LinkedAccount.id, LinkedAccount.platform, LinkedAccount.handle, User.name)
@@ -450,30 +518,25 @@ class Poller:
                 stmt = stmt.where(User.name == user)
             if platform is not None:
                 stmt = stmt.where(LinkedAccount.platform == platform)
-            targets = session.execute(stmt).all()
-        outcomes = []
-        for account_id, account_platform, handle, user_name in targets:
-            if not self.claim_accounts([account_id]):
-                outcomes.append(
-                    PollOutcome(
-                        account_id,
-                        user_name,
-                        account_platform,
-                        handle,
-                        "lease_lost",
-                        error="a worker is polling this account right now",
-                    )
-                )
-                continue
-            try:
-                outcomes.append(self.poll(account_id))
-            finally:
-                self.release([account_id])
-        return outcomes
+            targets = [Target(*row) for row in session.execute(stmt)]
+        worker = Worker(self.app, poller=self)
+        try:
+            return worker.poll_accounts(targets, progress=progress)
+        finally:
+            worker.close()
 
 
 def _replace(outcome: PollOutcome, **changes: Any) -> PollOutcome:
     return replace(outcome, **changes)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message``, one line and short, for an error of the database or of trickle's own
+    code: the driver's error rather than SQLAlchemy's wrapper, which quotes the statement and
+    every parameter."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"[:500]
 
 
 # ---------------------------------------------------------------------------
@@ -482,11 +545,19 @@ def _replace(outcome: PollOutcome, **changes: Any) -> PollOutcome:
 
 class Worker:
     """A pool of poll threads fed by :meth:`tick`, which the scheduler calls every few seconds,
-    and, while accounts are waiting, by the polls themselves as they finish."""
+    and, while accounts are waiting, by the polls themselves as they finish; or, for
+    ``trickle poll``, by :meth:`poll_accounts` with a list of accounts."""
 
-    def __init__(self, app: App, *, threads: int | None = None, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        threads: int | None = None,
+        owner: str | None = None,
+        poller: Poller | None = None,
+    ) -> None:
         self.app = app
-        self.poller = Poller(app, owner=owner)
+        self.poller = poller or Poller(app, owner=owner)
         self.threads = threads or app.settings.worker.threads
         self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="trickle-poll")
         self._in_flight: Counter[str] = Counter()
@@ -500,6 +571,10 @@ class Worker:
         # many slots are free, so a backlog drains at the pool's pace, in few claims.
         self._refill_at = max(1, self.threads // 8)
         self.stats: Counter[str] = Counter()
+        # What the last summary had reported, so the next one tells only what came after.
+        self._summarized: Counter[str] = Counter()
+        self._summary_at = time.monotonic()
+        self._pauses_summarized = self.poller.budget.pauses
 
     @property
     def owner(self) -> str:
@@ -534,19 +609,22 @@ class Worker:
             finally:
                 self._claiming.release()
 
+    def _free_slots(self, platform: str) -> int:
+        """Polls of ``platform`` that may start now: the pool's free threads, within the
+        platform's ``max_concurrency``."""
+        cap = self.app.settings.connector(platform).max_concurrency
+        with self._lock:
+            return min(
+                self.threads - sum(self._in_flight.values()), cap - self._in_flight[platform]
+            )
+
     def _claim_and_start(self) -> int:
         now = clock.now()
         started = 0
         for platform in self.app.registry.names():
             if self.poller.budget.paused_until(platform, now) is not None:
                 continue
-            cap = self.app.settings.connector(platform).max_concurrency
-            with self._lock:
-                free = min(
-                    self.threads - sum(self._in_flight.values()),
-                    cap - self._in_flight[platform],
-                    self.app.settings.worker.claim_batch,
-                )
+            free = min(self._free_slots(platform), self.app.settings.worker.claim_batch)
             if free <= 0:
                 continue
             try:
@@ -560,14 +638,21 @@ class Worker:
                 else:
                     self._backlog.discard(platform)
             for account_id in ids:
-                with self._lock:
-                    self._in_flight[platform] += 1
-                future = self._executor.submit(self._run, account_id, platform)
-                future.add_done_callback(partial(self._forget_if_cancelled, platform))
+                self._start(platform, account_id, self._poll_claimed)
                 started += 1
         return started
 
-    def _forget_if_cancelled(self, platform: str, future: Future[None]) -> None:
+    def _start(
+        self, platform: str, account_id: int, poll: Callable[[int, str], PollOutcome | None]
+    ) -> Future[PollOutcome | None]:
+        """Hand one poll to the pool; it counts as in flight for its platform until it ends."""
+        with self._lock:
+            self._in_flight[platform] += 1
+        future = self._executor.submit(self._run, account_id, platform, poll)
+        future.add_done_callback(partial(self._forget_if_cancelled, platform))
+        return future
+
+    def _forget_if_cancelled(self, platform: str, future: Future[PollOutcome | None]) -> None:
         """A queued poll cancelled by :meth:`shutdown` never runs: it is no longer in flight
         (its lease is given back with the others)."""
         if future.cancelled():
@@ -576,8 +661,20 @@ class Worker:
                 self._in_flight[platform] -= 1
                 self._idle.notify_all()
 
-    def _run(self, account_id: int, platform: str) -> None:
+    def _poll_claimed(self, account_id: int, platform: str) -> PollOutcome | None:
+        """Poll an account a tick claimed, unless its platform was paused by an app-wide rate
+        limit while the poll waited for a thread: then give it back unpolled (None)."""
+        if self.poller.budget.paused_until(platform, clock.now()) is not None:
+            self.poller.release([account_id])
+            return None
+        return self.poller.poll(account_id)
+
+    def _run(
+        self, account_id: int, platform: str, poll: Callable[[int, str], PollOutcome | None]
+    ) -> PollOutcome | None:
+        """A poll thread's task: run ``poll``, count its outcome, keep any error to itself."""
         counts: Counter[str] = Counter()
+        outcome = None
         try:
             with self._lock:
                 if self._stopping.is_set():
@@ -588,22 +685,26 @@ class Worker:
             if abandon:
                 self.poller.release([account_id])
                 counts["abandoned"] += 1
-                return
-            outcome = self.poller.poll(account_id)
-            counts[outcome.status] += 1
-            counts["stored"] += outcome.stored
-            counts["requests"] += outcome.requests
-            log.debug(
-                "polled %s/%s: %s, %d new",
-                outcome.platform,
-                outcome.handle,
-                outcome.status,
-                outcome.stored,
-            )
+                return None
+            outcome = poll(account_id, platform)
+            if outcome is None:
+                counts["deferred"] += 1
+            else:
+                counts[outcome.status] += 1
+                counts["stored"] += outcome.stored
+                counts["requests"] += outcome.requests
+                log.debug(
+                    "polled %s/%s: %s, %d new",
+                    outcome.platform,
+                    outcome.handle,
+                    outcome.status,
+                    outcome.stored,
+                )
         except Exception:
-            # Only the database can fail here (the poll itself never raises): the lease
-            # expires and the account is polled again, from its old cursor.
-            log.exception("recording the poll of account %s failed", account_id)
+            # A poll records its own failures; only the database failing even at that (or
+            # before the poll could read the account) ends here. The lease expires and the
+            # account is polled again, from its old cursor.
+            log.exception("polling account %s failed and could not be recorded", account_id)
             counts["errors"] += 1
         finally:
             with self._lock:  # threads finish together: no lost counts
@@ -612,17 +713,122 @@ class Worker:
                 self._running.discard(account_id)
                 self._idle.notify_all()
         self._refill()
+        return outcome
+
+    # -- `trickle poll` ----------------------------------------------------
+
+    def poll_accounts(
+        self, targets: Sequence[Target], *, progress: Progress | None = None
+    ) -> list[PollOutcome]:
+        """Poll each of ``targets`` once, whatever its schedule, as many at once as the pool
+        and each platform's ``max_concurrency`` allow; outcomes in the order of ``targets``.
+        See :meth:`Poller.poll_now`."""
+        queues: dict[str, deque[Target]] = {}
+        for target in targets:
+            queues.setdefault(target.platform, deque()).append(target)
+        outcomes: dict[int, PollOutcome] = {}
+        running: dict[Future[PollOutcome | None], Target] = {}
+        if progress is not None:
+            progress(0, len(targets))
+        while queues or running:
+            for platform, queue in list(queues.items()):
+                for _ in range(self._free_slots(platform)):
+                    if not queue:
+                        break
+                    target = queue.popleft()
+                    poll = partial(self._poll_target, target)
+                    running[self._start(platform, target.account_id, poll)] = target
+                if not queue:
+                    del queues[platform]
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                target = running.pop(future)
+                outcome = future.result()
+                outcomes[target.account_id] = outcome or target.outcome(
+                    "failed", error="not polled: the poll was cancelled"
+                )
+                if progress is not None:
+                    progress(len(outcomes), len(targets))
+        return [outcomes[target.account_id] for target in targets]
+
+    def _poll_target(self, target: Target, account_id: int, platform: str) -> PollOutcome:
+        """One account of :meth:`poll_accounts`: reported ``rate_limited`` without a request
+        while its platform is paused, ``lease_lost`` if a worker holds it, else leased and
+        polled; any error stays with this account."""
+        until = self.poller.budget.paused_until(platform, clock.now())
+        if until is not None:
+            return target.outcome(
+                "rate_limited",
+                error=f"{platform} is paused by an app-wide rate limit until {iso_utc(until)}",
+                next_poll_at=until,
+            )
+        try:
+            if not self.poller.claim_accounts([account_id]):
+                return target.outcome(
+                    "lease_lost", error="a worker is polling this account right now"
+                )
+            return self.poller.poll(account_id)
+        except Exception as exc:  # the database, even recording the failure: report, go on
+            message = f"polling failed: {describe_error(exc)}"
+            log.error("%s account %s of %s: %s", platform, target.handle, target.user, message)
+            try:
+                self.poller.release([account_id])
+            except Exception:  # the database is gone: the lease expires on its own
+                log.debug("giving back the lease of account %s failed too", account_id)
+            return target.outcome("failed", error=message)
+
+    def close(self) -> None:
+        """Stop the pool once its polls have ended (the end of a :meth:`poll_accounts` run,
+        which holds no lease afterwards; a worker fed by ticks stops with :meth:`shutdown`)."""
+        self._stopping.set()
+        self._executor.shutdown(wait=True)
+
+    # -- the worker's life ---------------------------------------------------
+
+    def log_summary(self) -> None:
+        """Log one INFO line on what the pool did since the last summary: polls by result,
+        new flattrs, failures, rate-limit pauses. The scheduler's ``summary`` job calls it
+        every ``[worker] summary_seconds``, so a busy worker is seen at work at the default
+        log level, and an idle one is seen alive."""
+        now = time.monotonic()
+        with self._lock:
+            counts = self.stats - self._summarized
+            self._summarized = Counter(self.stats)
+            running = sum(self._in_flight.values())
+        seconds, self._summary_at = now - self._summary_at, now
+        pauses = self.poller.budget.pauses - self._pauses_summarized
+        self._pauses_summarized += pauses
+        results = sorted(((counts[s], s) for s in RESULTS if counts[s]), key=lambda r: -r[0])
+        by_result = ", ".join(f"{n} {status}" for n, status in results)
+        log.info(
+            "worker %s, last %.0f s: %d poll(s)%s, %d new flattr(s), %d failure(s), "
+            "%d rate-limit pause(s); %d poll(s) running",
+            self.owner,
+            seconds,
+            sum(n for n, _ in results),
+            f" ({by_result})" if by_result else "",
+            counts["stored"],
+            counts["failed"] + counts["auth_expired"] + counts["errors"],
+            pauses,
+            running,
+        )
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until no poll is running; False if ``timeout`` passed first."""
         with self._lock:
             return self._idle.wait_for(lambda: sum(self._in_flight.values()) == 0, timeout)
 
-    def shutdown(self, grace: float | None = None) -> None:
+    def shutdown(self, grace: float | None = None, *, abandon_running: bool = False) -> bool:
         """Stop claiming, let running polls finish for up to ``grace`` seconds, and give back
-        the leases of polls that never started (nothing is lost). A poll still running after
-        the grace keeps its lease: it records its result (and frees the lease) when it ends,
-        and no other worker can poll that account at the same time meanwhile."""
+        the leases of polls that never started (nothing is lost). Returns whether every poll
+        finished within the grace.
+
+        A poll still running after the grace keeps its lease: it records its result (and
+        frees the lease) when it ends, and no other worker polls that account meanwhile.
+        With ``abandon_running`` (``trickle run``, which then exits without waiting for
+        them) its lease is given back too: should it still end before the process does, it
+        finds the lease gone and stores nothing, and what it fetched was never committed, so
+        the next poll of the account fetches it again."""
         self._stopping.set()
         with self._claiming:  # a tick claiming right now hands its accounts over first
             pass
@@ -631,10 +837,12 @@ class Worker:
         self._executor.shutdown(wait=finished, cancel_futures=True)
         with self._lock:
             running = sorted(self._running)
-        released = self.poller.release(keep=running)
-        log.info(
-            "worker %s stopped (%s); released %d lease(s)",
-            self.owner,
-            "all polls finished" if finished else "some polls abandoned",
-            released,
-        )
+        released = self.poller.release(keep=() if abandon_running else running)
+        if finished:
+            how = "all polls finished"
+        elif abandon_running:
+            how = f"{len(running)} poll(s) still running after {grace:g} s abandoned"
+        else:
+            how = f"{len(running)} poll(s) still running after {grace:g} s keep their lease"
+        log.info("worker %s stopped (%s); released %d lease(s)", self.owner, how, released)
+        return finished

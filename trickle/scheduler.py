@@ -12,26 +12,36 @@ Jobs:
 - ``settle`` every ``worker.settle_every_seconds``: settle, in order, every
   month that has closed;
 - ``expire`` every ``worker.expire_every_seconds``: return reserved shares
-  whose escrow ran out.
+  whose escrow ran out;
+- ``summary`` every ``worker.summary_seconds``: one INFO line on what the
+  poll pool did in that time.
 
-SIGTERM and SIGINT stop the scheduler, let running polls finish for
-``worker.shutdown_grace_seconds`` and give back every lease. The signal
-handler itself only writes a byte to a pipe the main thread waits on: a
-handler runs in the middle of whatever the main thread was doing, possibly
-holding a lock the scheduler needs, so stopping anything from inside it can
-deadlock.
+SIGTERM and SIGINT stop the scheduler, let running polls and jobs finish for
+``worker.shutdown_grace_seconds``, give back every lease (those of polls
+still running too) and end the process at once, without waiting for threads
+that outlast the grace. The signal handler itself only writes a byte to a
+pipe the main thread waits on: a handler runs in the middle of whatever the
+main thread was doing, possibly holding a lock the scheduler needs, so
+stopping anything from inside it can deadlock. A worker started by ``run
+--processes N`` also waits on a pipe only its parent holds open, and stops
+the same way when the parent is gone, however it died.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
+from typing import NoReturn
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -39,6 +49,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from trickle.app import App
 from trickle.core.clock import clock
+from trickle.core.errors import TrickleError
 from trickle.core.escrow import expire_reserved
 from trickle.core.schema import require_current
 from trickle.core.settlement import (
@@ -98,7 +109,8 @@ def _guarded(name: str, job: object) -> object:
 
 
 def build_scheduler(app: App, worker: Worker) -> BackgroundScheduler:
-    """The scheduler with trickle's three jobs, first runs due at once (not started)."""
+    """The scheduler with trickle's jobs (not started): poll, settle and expire first run at
+    once, the summary after its first interval."""
     settings = app.settings.worker
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -124,18 +136,33 @@ def build_scheduler(app: App, worker: Worker) -> BackgroundScheduler:
         id="expire",
         next_run_time=start,
     )
+    scheduler.add_job(
+        _guarded("summary", worker.log_summary),
+        IntervalTrigger(seconds=settings.summary_seconds),
+        id="summary",
+        next_run_time=start + timedelta(seconds=settings.summary_seconds),
+    )
     return scheduler
 
 
-def run_worker(app: App, *, threads: int | None = None) -> int:
-    """Run one worker process until SIGTERM or SIGINT; returns the exit status."""
+def run_worker(app: App, *, threads: int | None = None, parent_fd: int | None = None) -> int:
+    """Run one worker process until SIGTERM or SIGINT, or until ``parent_fd`` (the read end
+    of a pipe only the supervising process holds open) reaches its end; returns the exit
+    status. Threads still running past the shutdown grace are left running: ``trickle run``
+    then ends the process with :func:`end_process`."""
     require_current(app.db.engine)
+    if parent_fd is not None:
+        try:
+            os.fstat(parent_fd)
+        except OSError:
+            raise TrickleError(f"--parent-fd {parent_fd} is not an open file descriptor") from None
     worker = Worker(app, threads=threads)
     reclaimed = worker.poller.reclaim_dead()
     if reclaimed:
         log.info("took back %d lease(s) of worker processes that died on this host", reclaimed)
     scheduler = build_scheduler(app, worker)
     wake_read, wake_write = os.pipe()
+    watched = [wake_read] if parent_fd is None else [wake_read, parent_fd]
     received: list[int] = []
     done = False
 
@@ -155,14 +182,18 @@ def run_worker(app: App, *, threads: int | None = None) -> int:
     )
     try:
         scheduler.start()
-        while not received:
-            os.read(wake_read, 1)
-        log.info("received %s, stopping", signal.Signals(received[0]).name)
+        reason = None
+        while reason is None:
+            ready, _, _ = select.select(watched, [], [])
+            if wake_read in ready:
+                os.read(wake_read, 1)
+            if received:
+                reason = f"received {signal.Signals(received[0]).name}"
+            elif parent_fd in ready:  # its end of file: the parent closed it, or died
+                reason = "the supervising process is gone"
+        log.info("%s, stopping", reason)
     finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
-        worker.shutdown()
-        app.close()
+        _stop(app, scheduler, worker)
         # A late second signal (a terminal's Ctrl-C plus the supervisor's) is only noted.
         done = True
         os.close(wake_read)
@@ -170,21 +201,67 @@ def run_worker(app: App, *, threads: int | None = None) -> int:
     return 0
 
 
+def _stop(app: App, scheduler: BackgroundScheduler, worker: Worker) -> None:
+    """Stop scheduling, give running polls and jobs the shutdown grace, give back every
+    lease, and return at the end of the grace at the latest."""
+    grace = app.settings.worker.shutdown_grace_seconds
+    deadline = time.monotonic() + grace
+    jobs = None
+    if scheduler.running:  # stops scheduling at once, then waits for the jobs running
+        jobs = threading.Thread(target=scheduler.shutdown, name="trickle-stop-jobs", daemon=True)
+        jobs.start()
+    worker.shutdown(grace, abandon_running=True)
+    if jobs is not None:
+        jobs.join(max(0.0, deadline - time.monotonic()))
+        if jobs.is_alive():
+            log.warning(
+                "a scheduled job is still running after the %g s grace: not waiting for it "
+                "(a settlement resumes where it stopped on the next run)",
+                grace,
+            )
+    app.close()
+
+
+def end_process(status: int) -> NoReturn:
+    """End ``trickle run``'s process with ``status`` now. :func:`run_worker` has given back
+    every lease and waited the grace; what may still run is a poll abandoned at a platform
+    that does not answer (read timeouts with retries can take minutes) or a job past the
+    grace, and Python would wait for those threads before exiting. Whatever they would
+    still write is refused (their leases are gone) or resumed by the next run."""
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
 def run_processes(argv: Sequence[str], processes: int) -> int:
     """Start ``processes`` single-process workers and supervise them: forward SIGTERM/SIGINT,
-    return the worst exit status."""
-    children = [
-        subprocess.Popen([sys.executable, "-m", "trickle", *argv, "--processes", "1"])
-        for _ in range(processes)
-    ]
+    return the worst exit status. Each child watches the read end of a pipe whose write end
+    only this process holds: when this process is gone, even killed, the kernel closes it and
+    every child sees the end of the pipe and stops."""
+    lifeline, held = os.pipe()  # neither end is inherited, except as pass_fds says
+    try:
+        command = [sys.executable, "-m", "trickle", *argv, "--processes", "1"]
+        children = [
+            subprocess.Popen([*command, "--parent-fd", str(lifeline)], pass_fds=(lifeline,))
+            for _ in range(processes)
+        ]
+        os.close(lifeline)
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
+        def forward(signum: int, _frame: FrameType | None) -> None:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    log.info("started %d worker processes: %s", processes, ", ".join(str(c.pid) for c in children))
-    statuses = [child.wait() for child in children]
+        signal.signal(signal.SIGTERM, forward)
+        signal.signal(signal.SIGINT, forward)
+        log.info(
+            "started %d worker processes: %s", processes, ", ".join(str(c.pid) for c in children)
+        )
+        statuses = [child.wait() for child in children]
+    finally:
+        os.close(held)
     return max((abs(s) for s in statuses), default=0)

@@ -1,4 +1,5 @@
-"""FakePlatform: routes served on 127.0.0.1, latency, and the per-account overlap log."""
+"""FakePlatform: routes served on 127.0.0.1, latency, the per-account overlap log, and the
+most requests served at once."""
 
 from __future__ import annotations
 
@@ -117,6 +118,26 @@ def test_one_request_at_a_time_is_no_overlap_and_latency_delays_each_answer() ->
         for _ in range(3):
             requests.get(f"{platform.base_url}/echo", headers={"Authorization": "a"}, timeout=5)
         assert time.perf_counter() - started >= 0.3
+        assert platform.overlaps == []
+        assert platform.max_active == 1
+
+
+def test_the_most_requests_served_at_once_are_counted_over_all_accounts() -> None:
+    with Slow(latency=0.5) as platform:
+        calls = [
+            threading.Thread(
+                target=requests.get,
+                args=(f"{platform.base_url}/echo",),
+                kwargs={"headers": {"Authorization": token} if token else {}, "timeout": 5},
+            )
+            for token in ("a", "b", "c", None)
+        ]
+        for thread in calls:
+            thread.start()
+        for thread in calls:
+            thread.join()
+        requests.get(f"{platform.base_url}/echo", timeout=5)  # alone: the maximum stays
+        assert platform.max_active == 4
         assert platform.overlaps == []
 
 

@@ -4,7 +4,8 @@ Subclasses register routes (``@route("GET", "/user/starred")``) that take a
 :class:`Request` and return a :class:`FakeResponse`. The server runs in a
 background thread, can delay every answer (``latency``) to imitate a real
 platform's round trip, and keeps a per-account log of concurrent requests,
-so a test can assert that no account was ever polled by two workers at once.
+so a test can assert that no account was ever polled by two workers at once, and
+the most requests it ever served at once (``max_active``), for concurrency caps.
 """
 
 from __future__ import annotations
@@ -114,7 +115,9 @@ class FakePlatform:
         self.requests: Counter[str] = Counter()  # per account key
         self.total_requests = 0
         self.overlaps: list[tuple[str, str]] = []
+        self.max_active = 0  # the most requests served at the same time, all accounts together
         self._active: Counter[str] = Counter()
+        self._active_total = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -174,6 +177,8 @@ class FakePlatform:
         key = self.account_key(request)
         with self.lock:
             self.total_requests += 1
+            self._active_total += 1
+            self.max_active = max(self.max_active, self._active_total)
             if key is not None:
                 self.requests[key] += 1
                 self._active[key] += 1
@@ -189,8 +194,9 @@ class FakePlatform:
         except Exception as exc:  # a broken fake must answer, not hang the client
             response = FakeResponse(500, {"message": f"fake platform error: {exc!r}"})
         finally:
-            if key is not None:
-                with self.lock:
+            with self.lock:
+                self._active_total -= 1
+                if key is not None:
                     self._active[key] -= 1
         body = b"" if response.status == 304 else response.encoded()
         handler.send_response(response.status)

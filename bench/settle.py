@@ -444,14 +444,12 @@ def phase_floor(database: Database, fee_bps: int, batch_users: int | None) -> No
 
 
 def _budget_at_end(session: Any, user_id: int) -> int:
-    """The budget in force at the month's end (else the first one), as the settlement reads it."""
+    """The budget in force at the month's end (none: nothing), as the settlement reads it."""
     budgets = session.scalars(
         select(Budget).where(Budget.user_id == user_id).order_by(Budget.effective_at, Budget.id)
     ).all()
     in_force = [b for b in budgets if b.effective_at < PERIOD.end]
-    if in_force:
-        return in_force[-1].amount_minor
-    return budgets[0].amount_minor if budgets else 0
+    return in_force[-1].amount_minor if in_force else 0
 
 
 def _funds_before(session: Any, user_id: int, currency: str) -> int:

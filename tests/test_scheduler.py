@@ -571,3 +571,37 @@ def test_the_workers_of_run_processes_stop_when_their_parent_is_killed(
     assert output.count("stopped (all polls finished); released") == 2, output
     assert "Traceback" not in output, output
     assert scene.held_leases() == []
+
+
+def test_a_worker_says_at_start_how_many_accounts_its_key_cannot_open(
+    app: App, caplog: pytest.LogCaptureFixture
+) -> None:
+    from trickle.core.credentials import CredentialBox
+    from trickle.scheduler import warn_about_unreadable_accounts
+
+    other = CredentialBox(Fernet.generate_key())
+    with app.db.session() as session:
+        user = add_user(session, "alice", Money(500, "EUR"))
+        for n, box in enumerate((app.box, other, other)):
+            session.add(
+                LinkedAccount(
+                    user_id=user.id,
+                    platform="github",
+                    platform_user_id=str(n),
+                    handle=f"h{n}",
+                    credentials=box.seal(Credentials(token=f"t{n}")),
+                    key_id=box.key_id,
+                    status="active",
+                    linked_at=clock.now(),
+                    poll_state={},
+                    baseline_done=False,
+                    next_poll_at=clock.now(),
+                    interval_seconds=300,
+                    failures=0,
+                )
+            )
+
+    with caplog.at_level(logging.WARNING, logger="trickle"):
+        assert warn_about_unreadable_accounts(app) == 2
+    assert "2 linked account(s) hold credentials sealed with another key" in caplog.text
+    assert other.key_id in caplog.text

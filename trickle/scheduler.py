@@ -52,6 +52,7 @@ from trickle.core.clock import clock
 from trickle.core.errors import TrickleError
 from trickle.core.escrow import expire_reserved
 from trickle.core.schema import require_current
+from trickle.core.sealed import key_census
 from trickle.core.settlement import (
     SettlementBusy,
     SettlementError,
@@ -145,6 +146,25 @@ def build_scheduler(app: App, worker: Worker) -> BackgroundScheduler:
     return scheduler
 
 
+def warn_about_unreadable_accounts(app: App) -> int:
+    """Say at start-up how many linked accounts this worker's key cannot open (a worker given
+    another key than the others, a lost key file); returns that number."""
+    with app.db.reader() as session:
+        census = key_census(session)
+    key_id = app.box.key_id
+    unreadable = census.sealed_with_other_keys(key_id)
+    if unreadable:
+        log.warning(
+            "%d linked account(s) hold credentials sealed with another key than this worker's "
+            "(%s; this worker's is %s): their polls fail until every worker has the key they "
+            "were sealed with, or they are linked again",
+            unreadable,
+            census.describe_other_keys(key_id),
+            key_id,
+        )
+    return unreadable
+
+
 def run_worker(app: App, *, threads: int | None = None, parent_fd: int | None = None) -> int:
     """Run one worker process until SIGTERM or SIGINT, or until ``parent_fd`` (the read end
     of a pipe only the supervising process holds open) reaches its end; returns the exit
@@ -156,6 +176,7 @@ def run_worker(app: App, *, threads: int | None = None, parent_fd: int | None = 
             os.fstat(parent_fd)
         except OSError:
             raise TrickleError(f"--parent-fd {parent_fd} is not an open file descriptor") from None
+    warn_about_unreadable_accounts(app)
     worker = Worker(app, threads=threads)
     reclaimed = worker.poller.reclaim_dead()
     if reclaimed:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -12,7 +13,13 @@ import responses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trickle.connectors.base import AuthExpired, PlatformError, RateLimited, TransientError
+from trickle.connectors.base import (
+    MAX_RATE_LIMIT_WAIT,
+    AuthExpired,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
 from trickle.connectors.http import (
     DEFAULT_RETRY_AFTER,
     DEFAULT_STATUS_POLICY,
@@ -150,6 +157,37 @@ class TestParseRateLimit:
         limits = parse_rate_limit({name: value, "x-ratelimit-limit": "60"}, NOW)
         assert limits.limit == 60
 
+    def test_a_retry_after_years_ahead_is_read_as_it_is_but_waited_for_a_day_at_most(
+        self,
+    ) -> None:
+        limits = parse_rate_limit({"Retry-After": "99999999999"}, NOW)
+        assert limits.retry_after == datetime.fromtimestamp(99_999_999_999, UTC)  # year 5138
+        assert limits.wait_until(NOW) == NOW + MAX_RATE_LIMIT_WAIT
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "9999-12-31T23:59:59-01:00",
+            "Fri, 31 Dec 9999 23:59:59 -0100",
+            "99999999999999999999",
+            "253402300800",  # 10000-01-01 as a Unix time
+        ],
+    )
+    def test_a_reset_beyond_the_calendar_in_utc_reads_as_its_end(self, value: str) -> None:
+        limits = parse_rate_limit({"x-ratelimit-reset": value, "x-ratelimit-remaining": "0"}, NOW)
+        assert limits.reset_at == datetime.max.replace(tzinfo=UTC)
+        assert limits.wait_until(NOW) == NOW + MAX_RATE_LIMIT_WAIT
+
+    def test_a_reset_before_year_one_in_utc_reads_as_the_calendars_start(self) -> None:
+        limits = parse_rate_limit({"x-ratelimit-reset": "0001-01-01T00:00:00+01:00"}, NOW)
+        assert limits.reset_at == datetime.min.replace(tzinfo=UTC)
+        assert limits.wait_until(NOW) == NOW
+
+    def test_a_reset_already_past_means_try_again_now(self) -> None:
+        limits = parse_rate_limit({"x-ratelimit-reset": str(EPOCH_NOW - 600)}, NOW)
+        assert limits.reset_at == NOW - timedelta(seconds=600)
+        assert limits.wait_until(NOW) == NOW
+
     @settings(max_examples=200, deadline=None)
     @given(
         st.dictionaries(
@@ -173,7 +211,30 @@ class TestParseRateLimit:
         )
     )
     def test_any_header_value_parses_without_raising(self, headers: dict[str, str]) -> None:
-        parse_rate_limit(headers, NOW)
+        limits = parse_rate_limit(headers, NOW)
+        assert NOW <= limits.wait_until(NOW) <= NOW + MAX_RATE_LIMIT_WAIT
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.datetimes(timezones=st.timezones() | st.just(UTC)).map(
+            lambda d: d.isoformat() if d.microsecond % 2 else email.utils.format_datetime(d)
+        )
+        | st.datetimes(
+            timezones=st.sampled_from(
+                [
+                    timezone(timedelta(hours=h, minutes=m))
+                    for h in (-23, -1, 0, 1, 23)
+                    for m in (0, 59)
+                ]
+            )
+        ).map(lambda d: d.isoformat())
+        | st.integers(min_value=0, max_value=10**30).map(str)
+    )
+    def test_any_date_or_number_parses_and_waits_within_the_bounds(self, value: str) -> None:
+        for name in ("x-ratelimit-reset", "retry-after", "ratelimit-reset"):
+            limits = parse_rate_limit({name: value, "x-ratelimit-remaining": "0"}, NOW)
+            assert NOW <= limits.wait_until(NOW) <= NOW + MAX_RATE_LIMIT_WAIT
+        parse_rate_limit({"ratelimit": f"limit=1, remaining=0, reset={value}"}, NOW)
 
 
 class TestRateLimit:
@@ -357,6 +418,21 @@ class TestHttpClientErrors:
             fast_client().get(URL)
         assert caught.value.retry_at == datetime.fromtimestamp(reset, UTC)
         assert caught.value.scope == "account"
+
+    @responses.activate
+    def test_429_asking_for_years_waits_a_day(self, now: datetime) -> None:
+        responses.get(URL, status=429, headers={"Retry-After": "99999999999"})
+        with pytest.raises(RateLimited) as caught:
+            fast_client().get(URL)
+        assert caught.value.retry_at == now + MAX_RATE_LIMIT_WAIT
+
+    @responses.activate
+    def test_403_with_a_reset_beyond_the_calendar_waits_a_day(self, now: datetime) -> None:
+        headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "9999-12-31T23:59:59-01:00"}
+        responses.get(URL, status=403, headers=headers)
+        with pytest.raises(RateLimited) as caught:
+            fast_client().get(URL)
+        assert caught.value.retry_at == now + MAX_RATE_LIMIT_WAIT
 
     @responses.activate
     def test_429_without_headers_waits_a_minute(self, now: datetime) -> None:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trickle.core.clock import ensure_utc
+from trickle.core.clock import clock, ensure_utc
 from trickle.core.credentials import Credentials
 from trickle.core.errors import TrickleError
 from trickle.core.events import LikeEvent
@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 
 KNOWN_ITEMS_KEPT = 500
 """How many of an account's most recent item ids the poll state remembers."""
+
+MAX_RATE_LIMIT_WAIT = timedelta(hours=24)
+"""The longest a platform's rate limit may park an account (or pause a platform). GitHub's
+windows reset hourly and X's every 15 minutes: a platform asking for more is wrong or hostile,
+and waiting a day at most keeps every wait, jitter added, far inside the calendar."""
 
 
 class ConnectorSettings(BaseModel):
@@ -73,9 +78,24 @@ class AuthExpired(ConnectorError):
     """The platform no longer accepts the account's credentials: the user must relink."""
 
 
+def clamp_retry_at(retry_at: datetime, now: datetime | None = None) -> datetime:
+    """``retry_at`` in UTC, but never before ``now`` (default: the clock's) and never more
+    than :data:`MAX_RATE_LIMIT_WAIT` after it; a time whose offset puts it beyond the calendar
+    in UTC (``9999-12-31T23:59:59-01:00``) counts as far away. Naive times are taken as UTC."""
+    now = ensure_utc(now or clock.now())
+    latest = now + MAX_RATE_LIMIT_WAIT
+    try:
+        when = ensure_utc(retry_at)
+    except OverflowError:
+        return latest if retry_at.year > now.year else now
+    return min(max(when, now), latest)
+
+
 class RateLimited(ConnectorError):
     """The platform asked us to wait until ``retry_at``; nothing is lost by waiting.
 
+    ``retry_at`` is clamped (:func:`clamp_retry_at`): never in the past and at most
+    :data:`MAX_RATE_LIMIT_WAIT` ahead, whatever a platform or a connector asks for.
     ``scope`` says whose budget ran out: ``"account"`` (only this account's
     token waits) or ``"app"`` (the whole platform pauses for every account).
     """
@@ -87,7 +107,7 @@ class RateLimited(ConnectorError):
         scope: Literal["account", "app"] = "account",
     ) -> None:
         super().__init__(message)
-        self.retry_at = ensure_utc(retry_at)
+        self.retry_at = clamp_retry_at(retry_at)
         self.scope = scope
 
 

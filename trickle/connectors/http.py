@@ -27,8 +27,14 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from trickle import __version__
-from trickle.connectors.base import AuthExpired, PlatformError, RateLimited, TransientError
-from trickle.core.clock import clock
+from trickle.connectors.base import (
+    AuthExpired,
+    PlatformError,
+    RateLimited,
+    TransientError,
+    clamp_retry_at,
+)
+from trickle.core.clock import clock, ensure_utc
 from trickle.core.credentials import redact
 
 USER_AGENT = f"trickle/{__version__} (+https://github.com/trickle-pay/trickle)"
@@ -51,8 +57,9 @@ class RateLimit:
         return self.remaining is not None and self.remaining <= 0
 
     def wait_until(self, now: datetime) -> datetime:
-        """When to try again: Retry-After, else the window's reset, else a minute from now."""
-        return self.retry_after or self.reset_at or now + DEFAULT_RETRY_AFTER
+        """When to try again: Retry-After, else the window's reset, else a minute from now;
+        never before ``now`` nor more than ``MAX_RATE_LIMIT_WAIT`` after it."""
+        return clamp_retry_at(self.retry_after or self.reset_at or now + DEFAULT_RETRY_AFTER, now)
 
 
 def _header(headers: Mapping[str, str], *names: str) -> str | None:
@@ -73,30 +80,59 @@ def _int(value: str | None) -> int | None:
         return None
 
 
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _in_utc(parsed: datetime) -> datetime:
+    """``parsed`` in UTC (naive: taken as UTC); beyond the calendar in UTC, its nearest end."""
+    try:
+        return ensure_utc(parsed)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00, 0001-01-01T00:00:00+01:00
+        return _LATEST if parsed.year == _LATEST.year else _EARLIEST
+
+
+def _after(now: datetime, seconds: int) -> datetime:
+    """``seconds`` after ``now``, or the calendar's end when that lies beyond it."""
+    try:
+        return now + timedelta(seconds=seconds)
+    except OverflowError:
+        return _LATEST if seconds > 0 else _EARLIEST
+
+
 def parse_reset(value: str | None, now: datetime) -> datetime | None:
-    """Read a reset time: Unix seconds, seconds from now, ISO 8601 or an HTTP date."""
+    """Read a reset time: Unix seconds, seconds from now, ISO 8601 or an HTTP date.
+
+    Never raises: a value it cannot read is None, and a time beyond the calendar (year
+    99999, an offset past 9999-12-31) reads as the calendar's end. The time is as the
+    platform gave it; :func:`~trickle.connectors.base.clamp_retry_at` decides how long
+    trickle actually waits.
+    """
     if value is None:
         return None
     number = _int(value) if re.fullmatch(r"\d+(\.\d+)?", value) else None
     if number is not None:
+        if number < _EPOCH_THRESHOLD:
+            return _after(now, number)
         try:
-            if number >= _EPOCH_THRESHOLD:
-                return datetime.fromtimestamp(number, UTC)
-            return now + timedelta(seconds=number)
-        except (OverflowError, OSError, ValueError):  # beyond year 9999: not a usable time
-            return None
+            return datetime.fromtimestamp(number, UTC)
+        except (OverflowError, OSError, ValueError):  # beyond year 9999
+            return _LATEST
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         try:
             parsed = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return _in_utc(parsed)
 
 
 def parse_rate_limit(headers: Mapping[str, str], now: datetime | None = None) -> RateLimit:
-    """Read ``x-ratelimit-*``, ``x-rate-limit-*``, ``RateLimit*`` and ``Retry-After`` headers."""
+    """Read ``x-ratelimit-*``, ``x-rate-limit-*``, ``RateLimit*`` and ``Retry-After`` headers.
+
+    Never raises, whatever the header values (see :func:`parse_reset`).
+    """
     now = now or clock.now()
     limit = _int(_header(headers, "x-ratelimit-limit", "x-rate-limit-limit", "ratelimit-limit"))
     remaining = _int(
@@ -111,10 +147,7 @@ def parse_rate_limit(headers: Mapping[str, str], now: datetime | None = None) ->
         limit = limit if limit is not None else _int(fields.get("limit"))
         remaining = remaining if remaining is not None else _int(fields.get("remaining"))
         if reset is None and "reset" in fields:
-            try:
-                reset = now + timedelta(seconds=_int(fields["reset"]) or 0)
-            except OverflowError:
-                reset = None
+            reset = _after(now, _int(fields["reset"]) or 0)
     retry_after = parse_reset(_header(headers, "retry-after"), now)
     return RateLimit(limit=limit, remaining=remaining, reset_at=reset, retry_after=retry_after)
 

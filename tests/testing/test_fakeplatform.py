@@ -90,6 +90,14 @@ def test_post_bodies_are_read_and_routes_are_per_method(echo: Echo) -> None:
     assert requests.get(f"{echo.base_url}/form", timeout=5).status_code == 404
 
 
+def test_connections_are_counted(echo: Echo) -> None:
+    with requests.Session() as session:
+        for _ in range(3):
+            session.get(f"{echo.base_url}/echo", timeout=5)
+    requests.get(f"{echo.base_url}/echo", timeout=5)
+    assert echo.connections == 2  # the session kept its connection alive
+
+
 def test_requests_are_counted_per_account(echo: Echo) -> None:
     for token in ("a", "a", "b"):
         requests.get(f"{echo.base_url}/echo", headers={"Authorization": token}, timeout=5)

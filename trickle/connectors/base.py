@@ -40,8 +40,25 @@ windows reset hourly and X's every 15 minutes: a platform asking for more is wro
 and waiting a day at most keeps every wait, jitter added, far inside the calendar."""
 
 
+MiB = 1 << 20
+
+DEFAULT_TIMEOUT_SECONDS = 20.0
+"""How long one connect, or one wait for data, may take by default."""
+DEFAULT_DEADLINE_SECONDS = 60.0
+"""How long one request may take by default, retries and reading the body included."""
+DEFAULT_MAX_RESPONSE_BYTES = 4 * MiB
+"""The most one answer may hold by default, after decompression. GitHub's page of 100 stars
+is about 0.5 MB; a page eight times that size is not a page of likes."""
+MAX_RESPONSE_BYTES_CEILING = 64 * MiB
+"""The highest ``max_response_bytes`` may be set: every poll thread may hold that much."""
+
+
 class ConnectorSettings(BaseModel):
-    """Per-platform settings (``[connectors.NAME]``). Plugins may add keys of their own."""
+    """Per-platform settings (``[connectors.NAME]``). Plugins may add keys of their own.
+
+    ``timeout_seconds``, ``deadline_seconds`` and ``max_response_bytes`` bound every HTTP
+    request the connector makes (see :class:`trickle.connectors.http.Limits`).
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -49,7 +66,11 @@ class ConnectorSettings(BaseModel):
     min_interval_seconds: int = Field(default=300, ge=1)
     max_interval_seconds: int = Field(default=3600, ge=1)
     max_concurrency: int = Field(default=8, ge=1)
-    timeout_seconds: float = Field(default=20.0, gt=0)
+    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=3600)
+    deadline_seconds: float = Field(default=DEFAULT_DEADLINE_SECONDS, gt=0, le=3600)
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, gt=0, le=MAX_RESPONSE_BYTES_CEILING
+    )
     page_size: int | None = Field(default=None, ge=1)
     max_pages: int = Field(default=50, ge=1)
 

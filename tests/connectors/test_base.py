@@ -11,12 +11,14 @@ from pydantic import ValidationError
 from trickle.connectors.base import (
     KNOWN_ITEMS_KEPT,
     MAX_RATE_LIMIT_WAIT,
+    MAX_RESPONSE_BYTES_CEILING,
     AccountRef,
     AuthExpired,
     Connector,
     ConnectorError,
     ConnectorSettings,
     Identity,
+    MiB,
     Page,
     PlatformError,
     PollResult,
@@ -322,6 +324,8 @@ class TestConnectorSettings:
         assert settings.page_size is None
         assert settings.max_pages == 50
         assert settings.timeout_seconds == 20.0
+        assert settings.deadline_seconds == 60.0
+        assert settings.max_response_bytes == 4 * MiB == 4_194_304
 
     def test_plugins_may_add_keys_of_their_own(self) -> None:
         settings = ConnectorSettings.model_validate({"instance": "mastodon.social"})
@@ -330,11 +334,29 @@ class TestConnectorSettings:
 
     @pytest.mark.parametrize(
         "bad",
-        [{"max_pages": 0}, {"page_size": 0}, {"min_interval_seconds": 0}, {"timeout_seconds": 0}],
+        [
+            {"max_pages": 0},
+            {"page_size": 0},
+            {"min_interval_seconds": 0},
+            {"timeout_seconds": 0},
+            {"timeout_seconds": 3601},
+            {"deadline_seconds": 0},
+            {"deadline_seconds": -5},
+            {"deadline_seconds": 86_400},
+            {"max_response_bytes": 0},
+            {"max_response_bytes": MAX_RESPONSE_BYTES_CEILING + 1},
+            {"max_response_bytes": "lots"},
+        ],
     )
-    def test_rejects_values_that_cannot_work(self, bad: dict[str, int]) -> None:
-        with pytest.raises(ValidationError):
+    def test_rejects_values_that_cannot_work(self, bad: dict[str, object]) -> None:
+        with pytest.raises(ValidationError) as caught:
             ConnectorSettings.model_validate(bad)
+        assert caught.value.errors()[0]["loc"] == (next(iter(bad)),)
+
+    def test_the_largest_response_size_allowed(self) -> None:
+        assert 64 * MiB == MAX_RESPONSE_BYTES_CEILING
+        settings = ConnectorSettings(max_response_bytes=MAX_RESPONSE_BYTES_CEILING)
+        assert settings.max_response_bytes == MAX_RESPONSE_BYTES_CEILING
 
 
 class TestConnector:

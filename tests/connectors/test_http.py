@@ -847,6 +847,22 @@ class Hostile(FakePlatform):
     def ok(self, request: Request) -> FakeResponse:
         return FakeResponse(200, {"ok": True})
 
+    @route("GET", "/two-lengths")
+    def two_lengths(self, request: Request) -> RawAnswer:
+        return RawAnswer([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n[]"])
+
+    @route("GET", "/garbage")
+    def garbage(self, request: Request) -> RawAnswer:
+        return RawAnswer([b"HELLO, this is not HTTP\r\n\r\n"])
+
+    @route("GET", "/short")
+    def short(self, request: Request) -> RawAnswer:
+        return RawAnswer([b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n[1, 2"])
+
+    @route("GET", "/bad-chunk")
+    def bad_chunk(self, request: Request) -> RawAnswer:
+        return RawAnswer([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n[]"])
+
 
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[Hostile]:
@@ -888,6 +904,20 @@ class TestTheCapOverRealHttp:
 
     def test_a_small_compressed_body_is_inflated(self, hostile: Hostile) -> None:
         assert fast_client().get(f"{hostile.base_url}/small-gzip").json() == {"ok": True}
+
+    def test_headers_that_contradict_themselves_are_a_platform_error(
+        self, hostile: Hostile
+    ) -> None:
+        with pytest.raises(PlatformError) as caught:
+            fast_client().get(f"{hostile.base_url}/two-lengths")
+        assert str(caught.value) == (
+            f"GET {hostile.base_url}/two-lengths: InvalidHeader: the answer's headers are not valid"
+        )
+
+    @pytest.mark.parametrize("path", ["/garbage", "/short", "/bad-chunk"])
+    def test_a_broken_answer_is_retried_then_transient(self, hostile: Hostile, path: str) -> None:
+        with pytest.raises(TransientError, match=r"(ConnectionError|ChunkedEncodingError) \(2 "):
+            fast_client(retries=1).get(f"{hostile.base_url}{path}")
 
     def test_a_body_that_does_not_decode_is_a_platform_error(self, hostile: Hostile) -> None:
         with pytest.raises(PlatformError) as caught:

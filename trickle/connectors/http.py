@@ -626,8 +626,7 @@ class HttpClient:
                     failure = exc
                 except requests.RequestException as exc:  # InvalidHeader, InvalidURL...
                     raise PlatformError(
-                        f"{_where(method, url, secrets)}: {type(exc).__name__}"
-                        f"{_REQUEST_PROBLEMS.get(type(exc), '')}"
+                        f"{_where(method, url, secrets)}: {type(exc).__name__}{_problem(exc)}"
                     ) from None
                 else:
                     trouble = _read_body(response, action_for(response.status_code, policy), limits)
@@ -711,6 +710,13 @@ _REQUEST_PROBLEMS: Mapping[type[Exception], str] = {
 }
 """What a request that could not be sent means, by exception type: the exception's own text
 may quote header values (credentials) and is never shown."""
+
+
+def _problem(exc: requests.RequestException) -> str:
+    """A few words on what went wrong, for the exception types that have them."""
+    if isinstance(exc, requests.exceptions.InvalidHeader) and exc.request is not None:
+        return ": the answer's headers are not valid"  # raised reading the answer, not sending
+    return _REQUEST_PROBLEMS.get(type(exc), "")
 
 
 def _read_body(

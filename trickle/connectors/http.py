@@ -28,6 +28,7 @@ import copy
 import email.utils
 import heapq
 import itertools
+import logging
 import os
 import re
 import socket
@@ -65,6 +66,8 @@ from trickle.connectors.base import (
 from trickle.core.clock import clock, ensure_utc, iso_utc
 from trickle.core.credentials import contains_secret, redact
 from trickle.core.text import printable
+
+log = logging.getLogger(__name__)
 
 USER_AGENT = f"trickle/{__version__} (+https://github.com/trickle-pay/trickle)"
 DEFAULT_RETRY_AFTER = timedelta(seconds=60)
@@ -236,7 +239,7 @@ class Limits:
     ``deadline`` seconds in all (connecting, waiting for headers, every retry and its back-off,
     reading the body), and ``max_bytes`` of body, counted both as received and as inflated.
 
-    A connector's come from its ``[connectors.NAME]`` settings (:meth:`of`); the values are
+    A connector's limits come from its ``[connectors.NAME]`` settings (:meth:`of`); they hold
     per request, so a client for one endpoint may hold other limits than one for another.
     """
 
@@ -330,7 +333,7 @@ class _Watchdog:
         """Watch the calling thread's request from now until :meth:`end`."""
         watch = _Watch(deadline)
         with self._lock:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="trickle-http-deadlines", daemon=True
                 )
@@ -379,7 +382,10 @@ class _Watchdog:
                 _, _, watch = heapq.heappop(self._heap)
                 watch.expired = True
                 if watch.connection is not None:
-                    _shut(watch.connection)
+                    try:
+                        _shut(watch.connection)
+                    except Exception:  # one odd connection must not end every deadline
+                        log.exception("could not cut off a request past its deadline")
 
 
 _WATCHDOG = _Watchdog()

@@ -790,6 +790,14 @@ class TestLimits:
         )
 
     @responses.activate
+    def test_the_cap_error_names_the_url_without_its_secrets(self) -> None:
+        url = f"https://api.example.org/v1/{SECRET}/likes"
+        responses.get(url, body=b"x" * 2048)
+        with pytest.raises(PlatformError) as caught:
+            fast_client(max_response_bytes=1024).get(url, secrets=[SECRET])
+        assert str(caught.value).startswith("GET https://api.example.org/v1/***/likes: 200: ")
+
+    @responses.activate
     def test_an_error_answer_keeps_only_the_head_of_its_body(self) -> None:
         big = json.dumps({"message": "Not Found", "padding": "x" * (2 * ERROR_BODY_BYTES)})
         responses.get(URL, status=404, body=big, content_type="application/json")

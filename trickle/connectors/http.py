@@ -635,7 +635,8 @@ class HttpClient:
                         f"{_where(method, url, secrets)}: {type(exc).__name__}{_problem(exc)}"
                     ) from None
                 else:
-                    trouble = _read_body(response, action_for(response.status_code, policy), limits)
+                    action = action_for(response.status_code, policy)
+                    trouble = _read_body(response, action, limits, secrets)
                     if trouble is None:
                         if not retry.is_retry(method, response.status_code):
                             return response, attempts
@@ -726,7 +727,7 @@ def _problem(exc: requests.RequestException) -> str:
 
 
 def _read_body(
-    response: requests.Response, action: Action, limits: Limits
+    response: requests.Response, action: Action, limits: Limits, secrets: list[str]
 ) -> requests.RequestException | None:
     """Read the body into ``response.content``, streamed and within the cap; returns a failure
     worth retrying (the connection broke) or None. An answer the caller will use that is over
@@ -755,7 +756,7 @@ def _read_body(
         except requests.exceptions.ContentDecodingError:
             response.close()
             raise PlatformError(
-                f"{_where(response.request.method or 'GET', response.url, [])}: "
+                f"{_where(response.request.method or 'GET', response.url, secrets)}: "
                 f"{response.status_code}: the body does not decode as its Content-Encoding "
                 f"({printable(encoding, 40)}) says"
             ) from None
@@ -771,7 +772,7 @@ def _read_body(
     response.close()
     if wanted:
         raise PlatformError(
-            f"{_where(response.request.method or 'GET', response.url, [])}: "
+            f"{_where(response.request.method or 'GET', response.url, secrets)}: "
             f"{response.status_code}: the answer is larger than the {_size(cap)} limit "
             f"(max_response_bytes)"
         )

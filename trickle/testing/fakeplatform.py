@@ -125,6 +125,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
+        """A connection was accepted: count it."""
         super().setup()
         platform = self.server.platform
         with platform.lock:

@@ -9,6 +9,7 @@ import pytest
 from trickle.app import App
 from trickle.config import Settings
 from trickle.connectors.github import GitHubConnector
+from trickle.connectors.http import Limits
 from trickle.connectors.registry import Registry, UnknownPlatform
 from trickle.core.credentials import Credentials, SecretKeyError, create_key_file
 
@@ -23,9 +24,26 @@ def test_connectors_are_built_once_with_their_settings(tmp_path: Path) -> None:
     assert connector is app.connector("github")
     assert connector.base_url == "http://127.0.0.1:9"
     assert connector.page_size == 10
-    assert connector.http is app.http
     with pytest.raises(UnknownPlatform):
         app.connector("myspace")
+
+
+class OtherGitHub(GitHubConnector):
+    name = "other"
+
+
+def test_each_connector_gets_its_own_limits_on_the_shared_sessions(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        connectors={
+            "github": {"timeout_seconds": 5, "deadline_seconds": 30, "max_response_bytes": 1024},
+        },
+    )
+    app = App(settings, registry=Registry.of([GitHubConnector, OtherGitHub]))
+    github, other = app.connector("github"), app.connector("other")
+    assert github.http.limits == Limits(timeout=5, deadline=30, max_bytes=1024)
+    assert other.http.limits == Limits()  # no [connectors.other]: the defaults
+    assert github.http.session is app.http.session is other.http.session
 
 
 def test_settle_options_follow_the_settings(tmp_path: Path) -> None:

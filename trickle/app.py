@@ -13,7 +13,7 @@ from functools import cached_property
 
 from trickle.config import Settings
 from trickle.connectors.base import Connector
-from trickle.connectors.http import HttpClient
+from trickle.connectors.http import HttpClient, Limits
 from trickle.connectors.registry import Registry
 from trickle.core.credentials import CredentialBox, SecretKeyError, load_key
 from trickle.core.db import Database
@@ -49,7 +49,8 @@ class App:
 
     @cached_property
     def http(self) -> HttpClient:
-        """The HTTP client shared by every connector of this process."""
+        """The HTTP client of this process: its per-thread sessions and connection pools serve
+        every connector, each through a view holding the connector's own limits."""
         return self._http or HttpClient(pool_size=max(10, self.settings.worker.threads))
 
     @cached_property
@@ -81,12 +82,14 @@ class App:
         )
 
     def connector(self, platform: str) -> Connector:
-        """The connector instance for ``platform`` (one per process, thread-safe)."""
+        """The connector instance for ``platform`` (one per process, thread-safe), with an HTTP
+        client bounded by its ``[connectors.NAME]`` timeout, deadline and response size."""
         with self._lock:
             connector = self._connectors.get(platform)
             if connector is None:
                 cls = self.registry.load(platform)
-                connector = cls(self.settings.connector(platform), self.http)
+                settings = self.settings.connector(platform)
+                connector = cls(settings, self.http.with_limits(Limits.of(settings)))
                 self._connectors[platform] = connector
             return connector
 

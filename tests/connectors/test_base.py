@@ -10,18 +10,22 @@ from pydantic import ValidationError
 
 from trickle.connectors.base import (
     KNOWN_ITEMS_KEPT,
+    MAX_RATE_LIMIT_WAIT,
+    MAX_RESPONSE_BYTES_CEILING,
     AccountRef,
     AuthExpired,
     Connector,
     ConnectorError,
     ConnectorSettings,
     Identity,
+    MiB,
     Page,
     PlatformError,
     PollResult,
     PollState,
     RateLimited,
     TransientError,
+    clamp_retry_at,
     collect_new,
 )
 from trickle.core.credentials import Credentials
@@ -239,7 +243,9 @@ class TestErrors:
         assert issubclass(error, TrickleError)
         assert str(error("the message")) == "the message"
 
-    def test_rate_limited_carries_when_to_retry_and_whose_budget_ran_out(self) -> None:
+    def test_rate_limited_carries_when_to_retry_and_whose_budget_ran_out(
+        self, now: datetime
+    ) -> None:
         retry_at = datetime(2026, 10, 15, 13, 0, tzinfo=UTC)
         exc = RateLimited("GET /user/starred: 403: rate limited", retry_at)
         assert isinstance(exc, ConnectorError)
@@ -247,19 +253,51 @@ class TestErrors:
         assert exc.scope == "account"
         assert str(exc) == "GET /user/starred: 403: rate limited"
 
-    def test_rate_limited_for_the_whole_app(self) -> None:
+    def test_rate_limited_for_the_whole_app(self, now: datetime) -> None:
         exc = RateLimited("slow down", datetime(2026, 10, 15, 13, 0, tzinfo=UTC), "app")
         assert exc.scope == "app"
 
-    def test_rate_limited_keeps_retry_at_in_utc(self) -> None:
+    def test_rate_limited_keeps_retry_at_in_utc(self, now: datetime) -> None:
         cest = timezone(timedelta(hours=2))
         exc = RateLimited("wait", datetime(2026, 10, 15, 15, 0, tzinfo=cest))
         assert exc.retry_at == datetime(2026, 10, 15, 13, 0, tzinfo=UTC)
         assert exc.retry_at.tzinfo == UTC
 
-    def test_rate_limited_takes_a_naive_retry_at_as_utc(self) -> None:
+    def test_rate_limited_takes_a_naive_retry_at_as_utc(self, now: datetime) -> None:
         exc = RateLimited("wait", datetime(2026, 10, 15, 13, 0))
         assert exc.retry_at == datetime(2026, 10, 15, 13, 0, tzinfo=UTC)
+
+    def test_rate_limited_waits_at_most_a_day_whatever_it_is_asked(self, now: datetime) -> None:
+        assert timedelta(hours=24) == MAX_RATE_LIMIT_WAIT
+        year_5138 = datetime.fromtimestamp(99_999_999_999, UTC)  # Retry-After: 99999999999
+        assert RateLimited("wait", year_5138).retry_at == now + MAX_RATE_LIMIT_WAIT
+        assert RateLimited("wait", now + timedelta(hours=25)).retry_at == now + MAX_RATE_LIMIT_WAIT
+        assert RateLimited("wait", now + timedelta(hours=23)).retry_at == now + timedelta(hours=23)
+
+    def test_rate_limited_never_waits_for_a_time_already_past(self, now: datetime) -> None:
+        assert RateLimited("wait", now - timedelta(days=3)).retry_at == now
+        assert RateLimited("wait", datetime(1, 1, 1, tzinfo=UTC)).retry_at == now
+
+    @pytest.mark.parametrize(
+        ("retry_at", "expected"),
+        [
+            (datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(-timedelta(hours=1))), "latest"),
+            (datetime.max.replace(tzinfo=timezone(-timedelta(minutes=1))), "latest"),
+            (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "now"),
+        ],
+    )
+    def test_a_retry_at_beyond_the_calendar_in_utc_is_clamped_not_an_overflow(
+        self, now: datetime, retry_at: datetime, expected: str
+    ) -> None:
+        exc = RateLimited("wait", retry_at)
+        assert exc.retry_at == (now + MAX_RATE_LIMIT_WAIT if expected == "latest" else now)
+        exc.retry_at + timedelta(days=365)  # room left for the poller's jitter, and more
+
+    def test_clamp_retry_at_can_be_given_the_time(self) -> None:
+        at = datetime(2030, 1, 1, tzinfo=UTC)
+        assert clamp_retry_at(at + timedelta(days=9), at) == at + MAX_RATE_LIMIT_WAIT
+        assert clamp_retry_at(at - timedelta(days=9), at) == at
+        assert clamp_retry_at(at + timedelta(minutes=15), at) == at + timedelta(minutes=15)
 
 
 # ---------------------------------------------------------------------------
@@ -286,6 +324,8 @@ class TestConnectorSettings:
         assert settings.page_size is None
         assert settings.max_pages == 50
         assert settings.timeout_seconds == 20.0
+        assert settings.deadline_seconds == 60.0
+        assert settings.max_response_bytes == 4 * MiB == 4_194_304
 
     def test_plugins_may_add_keys_of_their_own(self) -> None:
         settings = ConnectorSettings.model_validate({"instance": "mastodon.social"})
@@ -294,11 +334,29 @@ class TestConnectorSettings:
 
     @pytest.mark.parametrize(
         "bad",
-        [{"max_pages": 0}, {"page_size": 0}, {"min_interval_seconds": 0}, {"timeout_seconds": 0}],
+        [
+            {"max_pages": 0},
+            {"page_size": 0},
+            {"min_interval_seconds": 0},
+            {"timeout_seconds": 0},
+            {"timeout_seconds": 3601},
+            {"deadline_seconds": 0},
+            {"deadline_seconds": -5},
+            {"deadline_seconds": 86_400},
+            {"max_response_bytes": 0},
+            {"max_response_bytes": MAX_RESPONSE_BYTES_CEILING + 1},
+            {"max_response_bytes": "lots"},
+        ],
     )
-    def test_rejects_values_that_cannot_work(self, bad: dict[str, int]) -> None:
-        with pytest.raises(ValidationError):
+    def test_rejects_values_that_cannot_work(self, bad: dict[str, object]) -> None:
+        with pytest.raises(ValidationError) as caught:
             ConnectorSettings.model_validate(bad)
+        assert caught.value.errors()[0]["loc"] == (next(iter(bad)),)
+
+    def test_the_largest_response_size_allowed(self) -> None:
+        assert 64 * MiB == MAX_RESPONSE_BYTES_CEILING
+        settings = ConnectorSettings(max_response_bytes=MAX_RESPONSE_BYTES_CEILING)
+        assert settings.max_response_bytes == MAX_RESPONSE_BYTES_CEILING
 
 
 class TestConnector:

@@ -595,6 +595,23 @@ def _set(path: str, value: object) -> Callable[[list[dict[str, Any]]], object]:
         (_set("0.repo.html_url", 708093457), "0.repo.html_url: Input should be a valid string"),
         (_set("0.starred_at", "last tuesday"), "0.starred_at: Input should be a valid datetime"),
         (_set("0.starred_at", None), "0.starred_at: Input should be a valid datetime"),
+        (
+            _set("0.starred_at", "9999-12-31T23:59:59-01:00"),
+            "0.starred_at: Value error, 9999-12-31T23:59:59-01:00 is outside the calendar in UTC",
+        ),
+        (
+            _set("2.starred_at", "0001-01-01T00:00:00+01:00"),
+            "2.starred_at: Value error, 0001-01-01T00:00:00+01:00 is outside the calendar in UTC",
+        ),
+        (
+            _set("0.starred_at", "1969-07-20T20:17:40Z"),
+            "0.starred_at: Value error, 1969-07-20T20:17:40Z is before 2000-01-01",
+        ),
+        (
+            _set("1.starred_at", "2126-10-15T12:00:00Z"),
+            "1.starred_at: Value error, 2126-10-15T12:00:00Z is in the future",
+        ),
+        (_set("0.starred_at", "2026-10-15T09:12:44"), "0.starred_at: Input should have timezone"),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import pytest
-from pydantic import BaseModel, TypeAdapter
+from pydantic import AfterValidator, BaseModel, TypeAdapter
 
 from trickle.connectors.base import PlatformError
-from trickle.connectors.payloads import parse_payload
+from trickle.connectors.payloads import PlatformTime, parse_payload
+from trickle.core.events import EARLIEST_LIKE_TIME, PLATFORM_CLOCK_SKEW
 
 
 class Owner(BaseModel):
@@ -84,3 +86,95 @@ def test_the_validation_error_is_not_chained() -> None:
         parse_payload(ITEMS, None, where=WHERE)
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__ is True
+
+
+def test_a_body_nested_too_deeply_is_a_platform_error() -> None:
+    class Node(BaseModel):
+        children: list[Node]
+
+    nodes = TypeAdapter(Node)
+    deep: dict[str, object] = {"children": []}
+    for _ in range(5_000):
+        deep = {"children": [deep]}
+    with pytest.raises(PlatformError, match=r"^GET /things: malformed payload: "):
+        parse_payload(nodes, deep, where=WHERE)
+
+
+def test_an_overflow_in_a_validator_is_a_platform_error() -> None:
+    scaled = TypeAdapter(Annotated[int, AfterValidator(lambda n: int(float(n) * 1e308))])
+    with pytest.raises(PlatformError, match="a value is out of range"):
+        parse_payload(scaled, 10**400, where=WHERE)
+
+
+def test_field_names_from_the_payload_are_shown_escaped_and_bounded() -> None:
+    counts = TypeAdapter(dict[str, int])
+    key = "evil\nINFO forged\x1b[31m" + "k" * 200
+    with pytest.raises(PlatformError) as caught:
+        parse_payload(counts, {key: "many"}, where=WHERE)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "\x1b" not in message
+    assert "evil\\nINFO forged\\x1b[31m" in message
+    assert "k" * 50 not in message
+
+
+# ---------------------------------------------------------------------------
+# PlatformTime
+
+
+class Like(BaseModel):
+    liked_at: PlatformTime
+
+
+LIKES = TypeAdapter(list[Like])
+
+
+def like_at(value: object) -> list[dict[str, object]]:
+    return [{"liked_at": "2026-10-15T09:12:44Z"}, {"liked_at": value}]
+
+
+def test_a_platform_time_is_read_in_utc(now: datetime) -> None:
+    [_, like] = parse_payload(LIKES, like_at("2026-10-15T11:12:44+02:00"), where=WHERE)
+    assert like.liked_at == datetime(2026, 10, 15, 9, 12, 44, tzinfo=UTC)
+    assert like.liked_at.utcoffset() == timedelta(0)
+
+
+def test_a_platform_time_may_run_ahead_of_the_clock_by_the_skew_and_no_more(
+    now: datetime,
+) -> None:
+    ahead = now + PLATFORM_CLOCK_SKEW
+    [_, like] = parse_payload(LIKES, like_at(ahead.isoformat()), where=WHERE)
+    assert like.liked_at == ahead
+    too_far = (ahead + timedelta(seconds=1)).isoformat()
+    with pytest.raises(PlatformError, match=r"1\.liked_at: Value error, .* in the future"):
+        parse_payload(LIKES, like_at(too_far), where=WHERE)
+
+
+def test_the_earliest_like_time_is_accepted(now: datetime) -> None:
+    [_, like] = parse_payload(LIKES, like_at(EARLIEST_LIKE_TIME.isoformat()), where=WHERE)
+    assert like.liked_at == EARLIEST_LIKE_TIME
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("9999-12-31T23:59:59-01:00", "is outside the calendar in UTC"),
+        ("0001-01-01T00:00:00+01:00", "is outside the calendar in UTC"),
+        ("0001-01-01T00:00:00Z", "is before 2000-01-01"),
+        ("1969-12-31T23:59:59Z", "is before 2000-01-01"),
+        ("1999-12-31T23:59:59Z", "is before 2000-01-01"),
+        (-1, "is before 2000-01-01"),  # a Unix time
+        (10**20, "dates after 9999 are not supported"),
+        ("2026-10-15T09:12:44", "Input should have timezone info"),
+        ("yesterday", "Input should be a valid datetime"),
+    ],
+)
+def test_a_platform_time_no_month_can_hold_is_an_error_naming_its_field(
+    now: datetime, value: object, why: str
+) -> None:
+    with pytest.raises(PlatformError) as caught:
+        parse_payload(LIKES, like_at(value), where=WHERE)
+    message = str(caught.value)
+    assert message.startswith("GET /things: malformed payload: 1.liked_at: ")
+    assert why in message
+    assert caught.value.__cause__ is None

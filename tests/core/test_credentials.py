@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import stat
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
+import requests
 from cryptography.fernet import Fernet
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trickle.core.credentials import (
     CredentialBox,
     Credentials,
     SecretKeyError,
+    contains_secret,
     create_key_file,
     load_key,
     redact,
@@ -116,6 +122,121 @@ def test_redact_replaces_every_occurrence_of_every_secret() -> None:
         redact(text, [TOKEN, "hunter2", ""])
         == "GET /?access_token=*** failed; token *** and pw ***"
     )
+
+
+def test_a_short_secret_leaves_the_words_it_is_part_of_alone() -> None:
+    text = "GET https://api.github.com/user/starred: 401 (token t was refused)"
+    assert (
+        redact(text, ["t"])
+        == "GET https://api.github.com/user/starred: 401 (token *** was refused)"
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"x{TOKEN}", f"{TOKEN}9", f"é{TOKEN}", f"{TOKEN}ß", f"ghp_{TOKEN}suffix"],
+)
+def test_a_secret_inside_a_longer_run_of_letters_and_digits_is_not_a_match(text: str) -> None:
+    assert redact(text, [TOKEN]) == text
+    assert not contains_secret(text, [TOKEN])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"_{TOKEN}_",
+        f"({TOKEN})",
+        f'"{TOKEN}".',
+        f"Bearer {TOKEN}\n",
+        f"token={TOKEN}&page=2",
+        f"{TOKEN}",
+    ],
+)
+def test_a_secret_next_to_anything_but_a_letter_or_digit_is_a_match(text: str) -> None:
+    assert TOKEN not in redact(text, [TOKEN])
+    assert "***" in redact(text, [TOKEN])
+    assert contains_secret(text, [TOKEN])
+
+
+def test_a_secret_echoed_repr_escaped_by_requests_is_redacted() -> None:
+    token = "t0k\r\n"
+    with pytest.raises(requests.exceptions.InvalidHeader) as caught:
+        requests.Request(
+            "GET", "https://x.test", headers={"Authorization": f"Bearer {token}"}
+        ).prepare()
+    message = str(caught.value)
+    assert "t0k\\r\\n" in message  # requests quotes the value with backslash escapes
+    assert redact(message, [token]).endswith("'Bearer ***'")
+    assert contains_secret(message, [token])
+
+
+SPECIAL = 'pw/with+special=chars "quoted" \\ back, é and 🚀\t'
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        json.dumps({"echo": SPECIAL}),
+        json.dumps({"echo": SPECIAL}, ensure_ascii=False),
+        json.dumps({"echo": SPECIAL}).replace("/", "\\/"),  # PHP's json_encode
+        urlencode({"access_token": SPECIAL}),
+        quote(SPECIAL, safe=""),
+        quote(SPECIAL, safe="").lower(),  # hex digits in lower case
+        f"Bearer%20{quote(SPECIAL)}",
+        repr(SPECIAL),
+        ascii(SPECIAL),
+        repr(SPECIAL.encode()),
+    ],
+)
+def test_a_secret_is_found_in_its_escaped_and_encoded_forms(echo: str) -> None:
+    assert contains_secret(echo, [SPECIAL])
+    redacted = redact(echo, [SPECIAL])
+    assert "***" in redacted
+    assert not contains_secret(redacted, [SPECIAL])
+    for form in ("pw", "special", "quoted", "back"):
+        assert form not in redacted
+
+
+def test_a_secret_without_ascii_letters_or_digits_is_found_too() -> None:
+    assert redact("Schlüssel: 日本語!", ["日本語"]) == "Schlüssel: ***!"
+
+
+def test_the_longest_of_overlapping_secrets_is_replaced_whole() -> None:
+    assert redact("refresh=abc-def; access=abc", ["abc", "abc-def"]) == "refresh=***; access=***"
+
+
+def test_text_without_secrets_is_returned_unchanged() -> None:
+    assert redact("GET /user: 404 Not Found", [TOKEN, "", "hunter2"]) == "GET /user: 404 Not Found"
+    assert not contains_secret("GET /user: 404 Not Found", [TOKEN])
+    assert not contains_secret("anything", [])
+
+
+_SECRET_CHARS = st.characters(
+    categories=("L", "N", "P", "S", "Zs"), exclude_characters="*", max_codepoint=0x1FFFF
+)
+
+
+@given(
+    secret=st.text(_SECRET_CHARS, min_size=1, max_size=24),
+    separators=st.lists(st.sampled_from([" ", ", ", "\n", "=", ": ", "(", ")"]), min_size=7),
+)
+def test_no_form_of_a_secret_survives_redaction(secret: str, separators: list[str]) -> None:
+    forms = [
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=""),
+        urlencode({"t": secret})[2:],
+        repr(secret)[1:-1],
+        repr(secret.encode())[2:-1],
+    ]
+    separators = [sep for sep in separators if not set(sep) & set(secret)] or ["\n"]
+    text = separators[0] + "".join(
+        form + separators[i % len(separators)] for i, form in enumerate(forms)
+    )
+    redacted = redact(text, [secret])
+    assert not contains_secret(redacted, [secret])
+    assert redacted.count("***") == len(forms)
 
 
 def test_load_key_prefers_the_configured_key_over_the_file(tmp_path: Path) -> None:

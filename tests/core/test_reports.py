@@ -133,8 +133,9 @@ def test_a_statement_for_an_unknown_user_is_a_clear_error(october, db):
 def test_totals_add_up_per_currency(october, db):
     october.settle("2026-10", fee_bps=OPTIONS.fee_bps)
     totals = _report(db).totals()["EUR"]
-    assert totals["paid"] + totals["reserved"] + totals["returned"] + totals["fees"] == (
-        totals["spent"]
+    assert (
+        totals["paid"] + totals["reserved"] + totals["returned"] + totals["fees"]
+        == (totals["spent"])
     )
 
 

@@ -1,8 +1,10 @@
-"""FakePlatform: routes served on 127.0.0.1, latency, the per-account overlap log, and the
-most requests served at once."""
+"""FakePlatform: routes served on 127.0.0.1, latency, the per-account overlap log, the most
+requests served at once, and the misbehaviour a hostile platform needs: streamed, endless and
+dripping bodies, raw answers."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from trickle.testing.fakeplatform import FakePlatform, FakeResponse, Request, route
+from trickle.testing.fakeplatform import FakePlatform, FakeResponse, RawAnswer, Request, route
 
 
 class Echo(FakePlatform):
@@ -89,6 +91,14 @@ def test_post_bodies_are_read_and_routes_are_per_method(echo: Echo) -> None:
     assert requests.get(f"{echo.base_url}/form", timeout=5).status_code == 404
 
 
+def test_connections_are_counted(echo: Echo) -> None:
+    with requests.Session() as session:
+        for _ in range(3):
+            session.get(f"{echo.base_url}/echo", timeout=5)
+    requests.get(f"{echo.base_url}/echo", timeout=5)
+    assert echo.connections == 2  # the session kept its connection alive
+
+
 def test_requests_are_counted_per_account(echo: Echo) -> None:
     for token in ("a", "a", "b"):
         requests.get(f"{echo.base_url}/echo", headers={"Authorization": token}, timeout=5)
@@ -146,3 +156,102 @@ def test_a_stopped_platform_has_no_address() -> None:
     platform.stop()
     with pytest.raises(RuntimeError, match="not running"):
         _ = platform.base_url
+
+
+# ---------------------------------------------------------------------------
+# Misbehaving on purpose
+
+
+class Hostile(FakePlatform):
+    """Answers no well-behaved platform gives."""
+
+    @route("GET", "/chunked")
+    def chunked(self, request: Request) -> FakeResponse:
+        return FakeResponse(200, iter([b"ab", b"", b"cd"]), {"Content-Type": "text/plain"})
+
+    @route("GET", "/sized")
+    def sized(self, request: Request) -> FakeResponse:
+        return FakeResponse(200, iter([b"x" * 10] * 3), {"Content-Length": "30"})
+
+    @route("GET", "/endless")
+    def endless(self, request: Request) -> FakeResponse:
+        return FakeResponse(200, itertools.repeat(b"y" * 65536))
+
+    @route("GET", "/drip")
+    def drip(self, request: Request) -> FakeResponse:
+        return FakeResponse(200, iter([b"1", b"2", b"3"]), pace=0.1)
+
+    @route("GET", "/raw")
+    def raw(self, request: Request) -> RawAnswer:
+        return RawAnswer([b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 2\r\n\r\n", b"hi"])
+
+    @route("GET", "/hold")
+    def hold(self, request: Request) -> RawAnswer:
+        return RawAnswer(hold=True)
+
+
+@pytest.fixture
+def hostile() -> Iterator[Hostile]:
+    with Hostile() as platform:
+        yield platform
+
+
+def test_an_iterator_body_is_streamed_chunked(hostile: Hostile) -> None:
+    answer = requests.get(f"{hostile.base_url}/chunked", timeout=5)
+    assert answer.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in answer.headers
+    assert answer.content == b"abcd"
+
+
+def test_a_streamed_body_with_a_content_length_is_sent_as_it_is(hostile: Hostile) -> None:
+    answer = requests.get(f"{hostile.base_url}/sized", timeout=5)
+    assert "Transfer-Encoding" not in answer.headers
+    assert answer.content == b"x" * 30
+
+
+def test_an_endless_body_is_endless_and_a_client_may_hang_up(hostile: Hostile) -> None:
+    with requests.get(f"{hostile.base_url}/endless", stream=True, timeout=5) as answer:
+        read = 0
+        for piece in answer.iter_content(65536):
+            read += len(piece)
+            if read >= 4 << 20:
+                break
+    assert read >= 4 << 20
+    assert requests.get(f"{hostile.base_url}/chunked", timeout=5).content == b"abcd"
+
+
+def test_pace_drips_a_streamed_body(hostile: Hostile) -> None:
+    started = time.perf_counter()
+    assert requests.get(f"{hostile.base_url}/drip", timeout=5).content == b"123"
+    assert time.perf_counter() - started >= 0.3
+
+
+def test_a_raw_answer_is_written_exactly_as_given(hostile: Hostile) -> None:
+    answer = requests.get(f"{hostile.base_url}/raw", timeout=5)
+    assert (answer.status_code, answer.reason, answer.content) == (418, "I'm a teapot", b"hi")
+
+
+def test_a_held_connection_never_answers(hostile: Hostile) -> None:
+    with pytest.raises(requests.ReadTimeout):
+        requests.get(f"{hostile.base_url}/hold", timeout=0.3)
+
+
+def test_stopping_the_platform_ends_held_connections() -> None:
+    platform = Hostile().start()
+    outcome: list[BaseException | int] = []
+
+    def call() -> None:
+        try:
+            outcome.append(requests.get(f"{platform.base_url}/hold", timeout=30).status_code)
+        except requests.RequestException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    time.sleep(0.2)
+    started = time.perf_counter()
+    platform.stop()
+    caller.join(5)
+    assert not caller.is_alive()
+    assert time.perf_counter() - started < 2
+    assert isinstance(outcome[0], requests.ConnectionError)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from trickle.core.clock import ensure_utc
+from trickle.core.clock import clock, ensure_utc
 from trickle.core.credentials import Credentials
 from trickle.core.errors import TrickleError
 from trickle.core.events import LikeEvent
@@ -34,9 +34,31 @@ if TYPE_CHECKING:
 KNOWN_ITEMS_KEPT = 500
 """How many of an account's most recent item ids the poll state remembers."""
 
+MAX_RATE_LIMIT_WAIT = timedelta(hours=24)
+"""The longest a platform's rate limit may park an account (or pause a platform). GitHub's
+windows reset hourly and X's every 15 minutes: a platform asking for more is wrong or hostile,
+and waiting a day at most keeps every wait, jitter added, far inside the calendar."""
+
+
+MiB = 1 << 20
+
+DEFAULT_TIMEOUT_SECONDS = 20.0
+"""How long one connect, or one wait for data, may take by default."""
+DEFAULT_DEADLINE_SECONDS = 60.0
+"""How long one request may take by default, retries and reading the body included."""
+DEFAULT_MAX_RESPONSE_BYTES = 4 * MiB
+"""The most one answer may hold by default, after decompression. GitHub's page of 100 stars
+is about 0.5 MB; a page eight times that size is not a page of likes."""
+MAX_RESPONSE_BYTES_CEILING = 64 * MiB
+"""The highest ``max_response_bytes`` may be set: every poll thread may hold that much."""
+
 
 class ConnectorSettings(BaseModel):
-    """Per-platform settings (``[connectors.NAME]``). Plugins may add keys of their own."""
+    """Per-platform settings (``[connectors.NAME]``). Plugins may add keys of their own.
+
+    ``timeout_seconds``, ``deadline_seconds`` and ``max_response_bytes`` bound every HTTP
+    request the connector makes (see :class:`trickle.connectors.http.Limits`).
+    """
 
     model_config = ConfigDict(extra="allow")
 
@@ -44,7 +66,11 @@ class ConnectorSettings(BaseModel):
     min_interval_seconds: int = Field(default=300, ge=1)
     max_interval_seconds: int = Field(default=3600, ge=1)
     max_concurrency: int = Field(default=8, ge=1)
-    timeout_seconds: float = Field(default=20.0, gt=0)
+    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=3600)
+    deadline_seconds: float = Field(default=DEFAULT_DEADLINE_SECONDS, gt=0, le=3600)
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, gt=0, le=MAX_RESPONSE_BYTES_CEILING
+    )
     page_size: int | None = Field(default=None, ge=1)
     max_pages: int = Field(default=50, ge=1)
 
@@ -73,9 +99,24 @@ class AuthExpired(ConnectorError):
     """The platform no longer accepts the account's credentials: the user must relink."""
 
 
+def clamp_retry_at(retry_at: datetime, now: datetime | None = None) -> datetime:
+    """``retry_at`` in UTC, but never before ``now`` (default: the clock's) and never more
+    than :data:`MAX_RATE_LIMIT_WAIT` after it; a time whose offset puts it beyond the calendar
+    in UTC (``9999-12-31T23:59:59-01:00``) counts as far away. Naive times are taken as UTC."""
+    now = ensure_utc(now or clock.now())
+    latest = now + MAX_RATE_LIMIT_WAIT
+    try:
+        when = ensure_utc(retry_at)
+    except OverflowError:
+        return latest if retry_at.year > now.year else now
+    return min(max(when, now), latest)
+
+
 class RateLimited(ConnectorError):
     """The platform asked us to wait until ``retry_at``; nothing is lost by waiting.
 
+    ``retry_at`` is clamped (:func:`clamp_retry_at`): never in the past and at most
+    :data:`MAX_RATE_LIMIT_WAIT` ahead, whatever a platform or a connector asks for.
     ``scope`` says whose budget ran out: ``"account"`` (only this account's
     token waits) or ``"app"`` (the whole platform pauses for every account).
     """
@@ -87,7 +128,7 @@ class RateLimited(ConnectorError):
         scope: Literal["account", "app"] = "account",
     ) -> None:
         super().__init__(message)
-        self.retry_at = ensure_utc(retry_at)
+        self.retry_at = clamp_retry_at(retry_at)
         self.scope = scope
 
 

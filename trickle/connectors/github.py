@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 import requests
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     StrictInt,
@@ -45,10 +44,11 @@ from trickle.connectors.base import (
     collect_new,
 )
 from trickle.connectors.http import Forbidden, json_body
-from trickle.connectors.payloads import parse_payload
+from trickle.connectors.payloads import PlatformTime, parse_payload
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.events import LikeEvent
+from trickle.core.text import printable
 
 API_VERSION = "2022-11-28"
 STAR_MEDIA_TYPE = "application/vnd.github.star+json"
@@ -74,7 +74,7 @@ class _Repo(_Payload):
 
 
 class _Star(_Payload):
-    starred_at: AwareDatetime
+    starred_at: PlatformTime
     repo: _Repo
 
 
@@ -141,10 +141,15 @@ class GitHubConnector(Connector):
         url = response.links.get("next", {}).get("url")
         if url is None:
             return None
-        if urlsplit(url)[:2] != urlsplit(self.base_url)[:2]:
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "http://[::1": the header is the platform's text
+            raise PlatformError("GET /user/starred: the next page link is not a URL") from None
+        if parts[:2] != urlsplit(self.base_url)[:2]:
+            host = printable(parts.hostname or "no host", 100)  # never the userinfo part
             raise PlatformError(
                 f"GET /user/starred: the next page link points to another host "
-                f"({urlsplit(url).netloc}); not following it with the account's token"
+                f"({host}); not following it with the account's token"
             )
         return str(url)
 
@@ -188,8 +193,10 @@ class GitHubConnector(Connector):
                         return
                     first_etag = response.headers.get("ETag")
                     first = False
-                observed = clock.now()
                 stars = parse_payload(_STARS, json_body(response), where="GET /user/starred")
+                # After parsing: PlatformTime held each starred_at to the clock then, so the
+                # LikeEvent's own check against a later observed_at cannot refuse it.
+                observed = clock.now()
                 url = self._next_link(response)
                 params = None  # the next link carries them
                 yield Page([self._event(star, observed) for star in stars], has_next=bool(url))

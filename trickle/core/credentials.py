@@ -9,10 +9,12 @@ cannot reach a log line or an error message by accident.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -122,9 +124,100 @@ def create_key_file(path: Path) -> bytes:
     return key
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    """Replace every occurrence of a secret in ``text`` with ``***``."""
+REDACTED = "***"
+"""What :func:`redact` puts where a secret stood."""
+
+_ASCII_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+
+# A whole token is not preceded by a letter or digit... unless that letter or digit ends
+# an escape (``%20``, ``\\n``, ``\\x0a``, ``\\u000a``): the character it stands for
+# is what precedes the token.
+_WHOLE_START = (
+    r"(?:(?<![^\W_])|(?<=%[0-9A-Fa-f]{2})|(?<=\\[nrtbfv0])"
+    r"|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4}))"
+)
+_WHOLE_END = r"(?![^\W_])"
+
+
+_HEX_ESCAPE = re.compile(r"\\x[0-9a-fA-F]{2}|\\u[0-9a-fA-F]{4}|\\U[0-9a-fA-F]{8}|%[0-9a-fA-F]{2}")
+
+
+def _form_pattern(form: str) -> str:
+    """A pattern for the literal ``form`` whose hex escapes match in either case."""
+    parts = []
+    position = 0
+    for match in _HEX_ESCAPE.finditer(form):
+        escape = match.group()
+        head = 1 if escape.startswith("%") else 2
+        digits = "".join(f"[{d.upper()}{d.lower()}]" if d.isalpha() else d for d in escape[head:])
+        parts += [re.escape(form[position : match.start()]), re.escape(escape[:head]), digits]
+        position = match.end()
+    parts.append(re.escape(form[position:]))
+    return "".join(parts)
+
+
+def _char_pattern(char: str) -> str:
+    """``char`` as it is, or in any of the escaped forms a platform or library echoes it in."""
+    if char.isascii() and char.isalnum():
+        return char  # no escaping changes an ASCII letter or digit
+    utf8 = char.encode("utf-8", "surrogatepass")
+    forms = {
+        char,
+        "".join(f"%{byte:02X}" for byte in utf8),  # percent-encoded (URLs, form bodies)
+        repr(char)[1:-1],  # Python's repr, as exception texts quote values
+        ascii(char)[1:-1],
+        repr(utf8)[2:-1],  # the repr of its bytes
+        json.dumps(char)[1:-1],  # JSON
+        {" ": "+", "/": "\\/", "'": "\\'", '"': '\\"'}.get(char, char),  # form bodies, PHP
+    }
+    patterns = sorted(_form_pattern(form) for form in forms)
+    return patterns[0] if len(patterns) == 1 else "(?:" + "|".join(patterns) + ")"
+
+
+def _secret_pattern(secret: str) -> str:
+    body = "".join(_char_pattern(char) for char in secret)
+    start = _WHOLE_START if secret[0].isalnum() else ""
+    end = _WHOLE_END if secret[-1].isalnum() else ""
+    return start + body + end
+
+
+@functools.lru_cache(maxsize=512)
+def _matcher(secrets: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for ``secrets``, the longest first (so a secret containing another wins)."""
+    ordered = sorted(set(secrets), key=lambda s: (-len(s), s))
+    return re.compile("|".join(_secret_pattern(secret) for secret in ordered))
+
+
+def _candidates(text: str, secrets: Iterable[str]) -> tuple[str, ...]:
+    """The secrets that may occur in ``text``: those whose longest run of ASCII letters and
+    digits (which every escaped form keeps as it is) does; a cheap test before the pattern."""
+    found = []
     for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+        if not secret:
+            continue
+        runs = _ASCII_ALNUM_RUN.findall(secret)
+        if not runs or max(runs, key=len) in text:
+            found.append(secret)
+    return tuple(found)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret replaced by ``***``, exactly.
+
+    A secret is found as it is and in the forms text quoting it tends to hold:
+    repr-escaped (``'Bearer t\\r\\n'``, as requests quotes an invalid header),
+    JSON-escaped and percent-encoded, each character in any of them. It is found only
+    where it stands as a whole token: not inside a longer run of letters and digits, so
+    that a short secret such as ``t`` leaves ``https://api.github.com`` alone.
+    """
+    candidates = _candidates(text, secrets)
+    if not candidates:
+        return text
+    return _matcher(candidates).sub(REDACTED, text)
+
+
+def contains_secret(text: str, secrets: Iterable[str]) -> bool:
+    """True when :func:`redact` would replace something in ``text``: one of ``secrets``
+    stands in it as a whole token, as it is or escaped."""
+    candidates = _candidates(text, secrets)
+    return bool(candidates) and _matcher(candidates).search(text) is not None

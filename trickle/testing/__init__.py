@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from trickle.testing.fakeplatform import FakePlatform, FakeResponse, Request
+from trickle.testing.fakeplatform import Answer, FakePlatform, FakeResponse, RawAnswer, Request
 
 if TYPE_CHECKING:
     from trickle.testing.contract import (
@@ -31,6 +31,7 @@ _CONTRACT_NAMES = frozenset(
 )
 
 __all__ = [
+    "Answer",
     "Call",
     "ConnectorContract",
     "ContractAccount",
@@ -38,6 +39,7 @@ __all__ = [
     "FakePlatform",
     "FakeResponse",
     "Malformed",
+    "RawAnswer",
     "Request",
 ]
 

@@ -69,7 +69,7 @@ from trickle.connectors.base import (
     RateLimited,
     Tier,
 )
-from trickle.connectors.http import HttpClient
+from trickle.connectors.http import HttpClient, Limits
 from trickle.connectors.quality import QUALITY_SCALE, rules_for
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
@@ -87,6 +87,9 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+_CLIENT = HttpClient(retries=1, backoff_factor=0)
+"""The suite's HTTP client: one retry, no back-off; each connector gets a view of it."""
 
 # ---------------------------------------------------------------------------
 # What a connector's tests provide.
@@ -304,7 +307,8 @@ class ConnectorContract:
             **settings,
         }
         connector_settings = ConnectorSettings(**values)
-        http = HttpClient(timeout=connector_settings.timeout_seconds, retries=1, backoff_factor=0)
+        # As App.connector() does: the settings' limits on a shared client.
+        http = _CLIENT.with_limits(Limits.of(connector_settings))
         return self.connector_class(connector_settings, http)
 
     @staticmethod

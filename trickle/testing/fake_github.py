@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from trickle.core.clock import clock
-from trickle.testing.fakeplatform import FakePlatform, FakeResponse, Request, route
+from trickle.testing.fakeplatform import Answer, FakePlatform, FakeResponse, Request, route
 
 RATE_LIMIT = 5000
 
@@ -73,7 +73,7 @@ class FakeGitHubUser:
     rate_limited_until: datetime | None = None
     rate_limit_status: int = 403
     used: int = 0
-    rewrite: Callable[[Request, FakeResponse], FakeResponse] | None = None
+    rewrite: Callable[[Request, FakeResponse], Answer] | None = None
 
 
 class FakeGitHub(FakePlatform):
@@ -146,11 +146,11 @@ class FakeGitHub(FakePlatform):
             self.users[login].rate_limited_until = until
             self.users[login].rate_limit_status = status
 
-    def tamper(
-        self, login: str, rewrite: Callable[[Request, FakeResponse], FakeResponse] | None
-    ) -> None:
-        """Pass every answer to ``login``'s authenticated requests through ``rewrite`` (tests
-        use it to serve malformed payloads); None stops rewriting."""
+    def tamper(self, login: str, rewrite: Callable[[Request, FakeResponse], Answer] | None) -> None:
+        """Pass every answer to ``login``'s authenticated requests through ``rewrite``; None
+        stops rewriting. Tests use it to serve malformed payloads and, since a rewrite may
+        return any :data:`~trickle.testing.fakeplatform.Answer`, hostile ones: endless or
+        dripping bodies, answers that never come."""
         with self.lock:
             self.users[login].rewrite = rewrite
 
@@ -191,14 +191,12 @@ class FakeGitHub(FakePlatform):
             "x-ratelimit-resource": "core",
         }
 
-    def _answer(
-        self, user: FakeGitHubUser, request: Request, response: FakeResponse
-    ) -> FakeResponse:
+    def _answer(self, user: FakeGitHubUser, request: Request, response: FakeResponse) -> Answer:
         rewrite = user.rewrite
         return rewrite(request, response) if rewrite is not None else response
 
     @route("GET", "/user")
-    def get_user(self, request: Request) -> FakeResponse:
+    def get_user(self, request: Request) -> Answer:
         """``GET /user``: the authenticated user."""
         user = self._authenticate(request)
         if isinstance(user, FakeResponse):
@@ -218,7 +216,7 @@ class FakeGitHub(FakePlatform):
         return self._answer(user, request, response)
 
     @route("GET", "/user/starred")
-    def get_starred(self, request: Request) -> FakeResponse:
+    def get_starred(self, request: Request) -> Answer:
         """``GET /user/starred``: stars newest first, paginated, with ETag and Link."""
         user = self._authenticate(request)
         if isinstance(user, FakeResponse):

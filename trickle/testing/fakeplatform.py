@@ -6,6 +6,12 @@ background thread, can delay every answer (``latency``) to imitate a real
 platform's round trip, and keeps a per-account log of concurrent requests,
 so a test can assert that no account was ever polled by two workers at once, and
 the most requests it ever served at once (``max_active``), for concurrency caps.
+
+A platform can also misbehave, so tests can show that trickle survives it: a
+:class:`FakeResponse` whose body is an iterator of bytes is streamed (chunked,
+endless if the iterator is, at a drip with ``pace``), and a :class:`RawAnswer`
+writes bytes no HTTP server would (headers one byte at a time) or holds the
+connection without a word until the fake stops.
 """
 
 from __future__ import annotations
@@ -15,13 +21,13 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
-Handler = Callable[["FakePlatform", "Request"], "FakeResponse"]
+Handler = Callable[["FakePlatform", "Request"], "Answer"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +50,23 @@ class Request:
 
 @dataclass
 class FakeResponse:
-    """What a route answers."""
+    """What a route answers.
+
+    ``body`` is bytes or text as it is, an iterator of bytes to stream piece by piece
+    (with ``Transfer-Encoding: chunked`` unless ``headers`` set a ``Content-Length``;
+    an endless iterator makes an endless body), or anything else, sent as JSON.
+    ``pace`` is the seconds to wait before each streamed piece: a slow drip.
+    """
 
     status: int = 200
-    body: bytes | str | Any = b""
+    body: bytes | str | Iterator[bytes] | Any = b""
     headers: dict[str, str] = field(default_factory=dict)
+    pace: float = 0.0
+
+    @property
+    def streamed(self) -> bool:
+        """True when the body is an iterator of pieces, sent as they come."""
+        return isinstance(self.body, Iterator)
 
     def encoded(self) -> bytes:
         """The body as bytes; anything not bytes or str is sent as JSON."""
@@ -56,8 +74,26 @@ class FakeResponse:
             return self.body
         if isinstance(self.body, str):
             return self.body.encode()
+        if self.streamed:
+            raise TypeError("a streamed body has no encoded form: it is sent piece by piece")
         self.headers.setdefault("Content-Type", "application/json; charset=utf-8")
         return json.dumps(self.body).encode()
+
+
+@dataclass
+class RawAnswer:
+    """Bytes written to the connection exactly as given, status line and headers included,
+    ``pace`` seconds before each piece; then, with ``hold``, the connection stays open and
+    silent until the fake platform stops. ``RawAnswer(hold=True)`` accepts a request and never
+    answers it; ``RawAnswer(iter(b"HTTP/1.1 200 OK..."), pace=0.5)`` drips the headers."""
+
+    data: Iterable[bytes] = ()
+    pace: float = 0.0
+    hold: bool = False
+
+
+Answer = FakeResponse | RawAnswer
+"""What a route may return."""
 
 
 def route(method: str, path: str) -> Callable[[Handler], Handler]:
@@ -84,7 +120,17 @@ class _Server(ThreadingHTTPServer):
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: with Nagle's algorithm the body would wait for
+    # the client's delayed ACK of the headers, 40 ms on Linux, on every answer with a body.
+    disable_nagle_algorithm = True
     server: _Server
+
+    def setup(self) -> None:
+        """A connection was accepted: count it."""
+        super().setup()
+        platform = self.server.platform
+        with platform.lock:
+            platform.connections += 1
 
     def do_GET(self) -> None:
         self.server.platform._serve(self, "GET")
@@ -114,28 +160,35 @@ class FakePlatform:
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()  # per account key
         self.total_requests = 0
+        self.connections = 0  # TCP connections accepted: keep-alive shows as fewer than requests
         self.overlaps: list[tuple[str, str]] = []
         self.max_active = 0  # the most requests served at the same time, all accounts together
         self._active: Counter[str] = Counter()
         self._active_total = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # ends drips and held connections when set
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> Self:
         """Serve on a free port of 127.0.0.1 in a background thread."""
+        self._stopping.clear()
         server = _Server(("127.0.0.1", 0), _RequestHandler)
         server.platform = self
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, name=type(self).__name__, daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits for the loop to look: 0.5 s by default
+            name=type(self).__name__,
+            daemon=True,
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving."""
+        """Stop serving (streams, drips and held connections end too)."""
+        self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -198,6 +251,14 @@ class FakePlatform:
                 self._active_total -= 1
                 if key is not None:
                     self._active[key] -= 1
+        if isinstance(response, RawAnswer):
+            self._write_raw(handler, response)
+        elif response.streamed and response.status != 304:
+            self._write_streamed(handler, response)
+        else:
+            self._write_whole(handler, response)
+
+    def _write_whole(self, handler: _RequestHandler, response: FakeResponse) -> None:
         body = b"" if response.status == 304 else response.encoded()
         handler.send_response(response.status)
         for name, value in response.headers.items():
@@ -206,3 +267,39 @@ class FakePlatform:
         handler.end_headers()
         if body:
             handler.wfile.write(body)
+
+    def _write_streamed(self, handler: _RequestHandler, response: FakeResponse) -> None:
+        chunked = not any(name.lower() == "content-length" for name in response.headers)
+        handler.send_response(response.status)
+        for name, value in response.headers.items():
+            handler.send_header(name, value)
+        if chunked:
+            handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for piece in response.body:
+            if response.pace and self._stopping.wait(response.pace):
+                break
+            if self._stopping.is_set():
+                break
+            if not piece:
+                continue
+            if chunked:  # three writes: no copy of a large piece
+                handler.wfile.write(b"%x\r\n" % len(piece))
+                handler.wfile.write(piece)
+                handler.wfile.write(b"\r\n")
+            else:
+                handler.wfile.write(piece)
+        else:
+            if chunked:
+                handler.wfile.write(b"0\r\n\r\n")
+            return
+        handler.close_connection = True  # stopped half way: the body is incomplete
+
+    def _write_raw(self, handler: _RequestHandler, answer: RawAnswer) -> None:
+        handler.close_connection = True
+        for piece in answer.data:
+            if answer.pace and self._stopping.wait(answer.pace):
+                return
+            handler.wfile.write(piece)
+        if answer.hold:
+            self._stopping.wait()

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import requests
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, TypeAdapter
+from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter
 
 from trickle.connectors.base import (
     AccountRef,
@@ -34,7 +34,7 @@ from trickle.connectors.base import (
     collect_new,
 )
 from trickle.connectors.http import json_body
-from trickle.connectors.payloads import parse_payload
+from trickle.connectors.payloads import PlatformTime, parse_payload
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.events import LikeEvent
@@ -61,7 +61,7 @@ class _Pebble(_Payload):
 
 
 class _Bookmark(_Payload):
-    saved_at: AwareDatetime
+    saved_at: PlatformTime
     pebble: _Pebble
 
 
@@ -138,8 +138,8 @@ class PebbleConnector(Connector):
                     params["cursor"] = cursor
                 response = self._get("/bookmarks", account.credentials, **params)
                 requests_made += 1
-                observed = clock.now()
                 page = parse_payload(_PAGE, json_body(response), where="GET /bookmarks")
+                observed = clock.now()  # after parsing, as PlatformTime read the clock then
                 cursor = page.next_cursor
                 events = [self._event(bookmark, observed) for bookmark in page.bookmarks]
                 yield Page(events, has_next=cursor is not None)

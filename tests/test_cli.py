@@ -683,6 +683,16 @@ def test_an_unreachable_platform_when_linking_says_where_it_looked(env, capsys, 
     assert "base_url" in text
 
 
+def test_a_short_refused_token_does_not_garble_the_error(env, capsys, github):
+    """``--token t`` turned the URL into ``h******ps://api.gi***hub.com``."""
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    code, _, err = run(capsys, "link", "github", "--user", "alice", "--token", "t")
+    assert code == 1
+    assert f"GET {github.base_url}/user: 401 Bad credentials" in " ".join(err.split())
+    assert "***" not in err
+
+
 def _bad_inputs(env: Path) -> list[tuple[list[str], dict[str, str], str]]:
     """(argv, environment, what the error says) for every bad input issue 8 lists."""
     directory = env / "a-directory"

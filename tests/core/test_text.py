@@ -38,6 +38,12 @@ def test_unicode_line_separators_are_escaped() -> None:
     assert len(printable("one\u2028two").splitlines()) == 1
 
 
+def test_bidirectional_overrides_and_isolates_are_escaped() -> None:
+    """U+202E reverses what follows on screen: ``alice\u202e00.5`` reads as ``alice5.00``."""
+    assert printable("alice\u202e00.5") == "alice\\u202e00.5"
+    assert printable("a\u2066b\u2069c\u202ad") == "a\\u2066b\\u2069c\\u202ad"
+
+
 def test_lone_surrogates_are_escaped_so_the_text_can_be_written_as_utf8() -> None:
     result = printable("bad \ud83d half")
     assert result == "bad \\ud83d half"

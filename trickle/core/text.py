@@ -17,9 +17,11 @@ ELLIPSIS = "…"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 # C0 controls, DEL, C1 controls, the Unicode line and paragraph separators (which
-# str.splitlines() and many log viewers treat as line breaks), and lone surrogates
-# (which no UTF-8 terminal or log file can write).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# str.splitlines() and many log viewers treat as line breaks), the bidirectional
+# embeddings, overrides and isolates (which reorder the text shown around them: a handle
+# could make the amount beside it read backwards), and lone surrogates (which no UTF-8
+# terminal or log file can write).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(char: str) -> str:
@@ -39,7 +41,9 @@ def printable(text: str, limit: int | None = None) -> str:
 
     Escaped are the C0 controls (``\\n``, ``\\r`` and ``\\t`` by name, the others as
     ``\\xNN``), DEL and the C1 controls (``\\x7f`` to ``\\x9f``), the Unicode line and
-    paragraph separators (``\\u2028``, ``\\u2029``) and lone surrogates (``\\udNNN``);
+    paragraph separators (``\\u2028``, ``\\u2029``), the bidirectional embeddings,
+    overrides and isolates (``\\u202a`` to ``\\u202e``, ``\\u2066`` to ``\\u2069``) and lone
+    surrogates (``\\udNNN``);
     every other character, any script, emoji included, is kept as it is. Backslashes
     are not doubled: the result is for people to read, not to be parsed back.
 

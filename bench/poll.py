@@ -3,7 +3,7 @@
     python bench/poll.py                                  # 5,000 accounts, 32 and 64 threads
     python bench/poll.py --accounts 500 --changed 50 --repeat 1 --ingest-events 2000  # smoke
 
-The fake GitHub (``trickle.testing.fake_github``) runs in a process of its
+The fake GitHub (``trickle.connectors.github.fake``) runs in a process of its
 own, so its CPU does not compete with the worker's GIL; every answer waits
 LATENCY seconds before it is sent, like a platform's round trip. The worker
 is the real ``trickle.polling.Worker`` with THREADS poll threads, on a SQLite
@@ -70,9 +70,9 @@ from sqlalchemy.engine import make_url
 
 from trickle.app import App
 from trickle.config import Settings, WorkerSettings
-from trickle.connectors.base import ConnectorSettings
 from trickle.connectors.github import GitHubConnector
 from trickle.connectors.registry import Registry
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.credentials import Credentials
 from trickle.core.db import Database
 from trickle.core.events import LikeEvent
@@ -102,7 +102,7 @@ OLD_STARS = 3  # stars each account made before it was linked (its baseline)
 
 
 def _repo(index: int) -> Any:
-    from trickle.testing.fake_github import FakeRepo
+    from trickle.connectors.github.fake import FakeRepo
 
     owner = index % OWNERS
     return FakeRepo(
@@ -115,7 +115,7 @@ def _repo(index: int) -> Any:
 
 def serve_fake(conn: Connection, latency: float) -> None:
     """The fake platform process: HTTP on 127.0.0.1, and the bench's commands on ``conn``."""
-    from trickle.testing.fake_github import FakeGitHub
+    from trickle.connectors.github.fake import FakeGitHub
 
     fake = FakeGitHub(latency=latency).start()
     next_repo: dict[str, int] = {}  # per login: the next repository it has not starred
@@ -396,7 +396,10 @@ def bench_polls(kind: str, threads: int, workdir: Path, args: argparse.Namespace
         linked_at = datetime.now(UTC) - timedelta(days=1)
         box = app.box
         add_users(
-            app.db, args.accounts, linked_at, lambda i: box.seal(Credentials(token=token_of(i)))
+            app.db,
+            args.accounts,
+            linked_at,
+            lambda i: box.seal(Credentials(access_token=token_of(i))),
         )
         users = [(login_of(i), token_of(i), 100_000 + i) for i in range(1, args.accounts + 1)]
         fake.call("users", {"linked_at": linked_at, "users": users})

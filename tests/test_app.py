@@ -67,10 +67,10 @@ def test_the_key_comes_from_the_key_file_when_no_key_is_set(tmp_path: Path) -> N
     key_file = tmp_path / "trickle.key"
     create_key_file(key_file)
     app = App(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", secret_key_file=key_file))
-    sealed = app.box.seal(Credentials(token="t"))
+    sealed = app.box.seal(Credentials(access_token="t"))
     assert App(
         Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", secret_key_file=key_file)
-    ).box.open(sealed) == {"token": "t"}
+    ).box.open(sealed) == Credentials(access_token="t")
 
 
 def test_without_any_key_the_error_says_how_to_get_one(tmp_path: Path) -> None:

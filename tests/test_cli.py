@@ -14,8 +14,8 @@ from rich.console import Console
 from tests.conftest import postgres_base_url, postgres_schema
 from trickle import output
 from trickle.cli import main
+from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.core.clock import clock
-from trickle.testing.fake_github import FakeGitHub, FakeRepo
 from trickle.testing.fakeplatform import FakeResponse
 
 TOKEN = "ghp_cliTestToken0123456789abcdef"

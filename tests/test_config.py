@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from trickle.app import App
 from trickle.config import ConfigError, Settings, WorkerSettings, load_settings
-from trickle.connectors.base import ConnectorSettings
+from trickle.connectors.settings import ConnectorSettings, ConnectorSettingsError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "trickle.example.toml"
 
@@ -98,7 +99,7 @@ def test_nested_keys_join_with_a_double_underscore(monkeypatch: pytest.MonkeyPat
     settings = load_settings()
     assert settings.worker.threads == 32
     assert settings.worker.lease_seconds == 300
-    assert settings.connector("github").base_url == "http://127.0.0.1:9999"
+    assert settings.connectors["github"].base_url == "http://127.0.0.1:9999"
 
 
 def test_the_secret_key_is_never_shown_in_the_settings_repr(
@@ -131,8 +132,8 @@ def test_a_toml_file_given_by_path_is_read(tmp_path: Path) -> None:
         assert settings.currency == "GBP"
         assert settings.worker.threads == 4
         assert settings.worker.claim_batch == 100
-        assert settings.connector("github").max_pages == 3
-        assert settings.connector("github").extra("plugin_knob") == "on"  # noqa: S610 (not Django)
+        assert settings.connectors["github"].max_pages == 3
+        assert settings.connectors["github"].model_extra == {"plugin_knob": "on"}
 
 
 def test_trickle_toml_in_the_working_directory_is_found(clean_environment: Path) -> None:
@@ -175,8 +176,17 @@ def test_a_file_is_only_read_by_the_load_that_names_it(tmp_path: Path) -> None:
     assert load_settings().fee_bps == 0
 
 
-def test_a_connector_without_a_table_gets_the_default_settings() -> None:
-    assert load_settings().connector("mastodon") == ConnectorSettings()
+def test_a_connector_without_a_table_gets_the_default_settings(tmp_path: Path) -> None:
+    assert "mastodon" not in load_settings().connectors
+    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'x.db'}")
+    assert App(settings).connector_settings("mastodon") == ConnectorSettings()
+
+
+def test_a_connectors_own_model_refuses_a_key_it_does_not_know(tmp_path: Path) -> None:
+    path = write(tmp_path / "t.toml", "[connectors.github]\nmax_page = 3\n")
+    app = App(load_settings(path, database_url=f"sqlite:///{tmp_path / 'x.db'}"))
+    with pytest.raises(ConnectorSettingsError, match=r"\[connectors.github\]\): max_page:"):
+        app.connector("github")
 
 
 # ---------------------------------------------------------------------------
@@ -299,7 +309,7 @@ def _documented_keys(text: str, table: str | None) -> set[str]:
 
 def test_the_example_file_loads() -> None:
     settings = load_settings(EXAMPLE)
-    assert settings.connector("github").max_concurrency == 8
+    assert settings.connectors["github"].max_concurrency == 8
 
 
 def test_the_example_file_shows_the_defaults() -> None:

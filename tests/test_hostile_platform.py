@@ -44,9 +44,11 @@ from sqlalchemy import select
 
 from trickle.app import App
 from trickle.config import Settings, WorkerSettings
-from trickle.connectors.base import MAX_RATE_LIMIT_WAIT, ConnectorSettings, MiB
+from trickle.connectors.errors import MAX_RATE_LIMIT_WAIT
 from trickle.connectors.github import GitHubConnector
+from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.connectors.registry import Registry
+from trickle.connectors.settings import ConnectorSettings, MiB
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials, contains_secret
 from trickle.core.db import Database
@@ -55,7 +57,6 @@ from trickle.core.money import Money
 from trickle.core.users import add_user
 from trickle.linking import link_account
 from trickle.polling import Poller, PollOutcome
-from trickle.testing.fake_github import FakeGitHub, FakeRepo
 from trickle.testing.fakeplatform import Answer, FakeResponse, RawAnswer, Request
 
 TIMEOUT = 1.0
@@ -283,7 +284,7 @@ def add_account(app: App, fake: FakeGitHub, role: str) -> Account:
     with app.db.session() as session:
         add_user(session, login, Money(500, "EUR"))
     fake.add_user(login, token)
-    account_id = link_account(app, "github", login, Credentials(token=token)).account_id
+    account_id = link_account(app, "github", login, Credentials(access_token=token)).account_id
     base = int(tag[:6], 16)
     for n in range(STARS):
         repo = FakeRepo(base + n, f"project-{n}", f"maker-{tag[:6]}", base)

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import select
 
 from trickle.app import App
-from trickle.connectors.base import AuthExpired
+from trickle.connectors.errors import AuthExpired
+from trickle.connectors.github.fake import FakeGitHub
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.escrow import ClaimError
 from trickle.core.models import LinkedAccount
 from trickle.core.users import UserError
 from trickle.linking import LinkError, link_account
-from trickle.testing.fake_github import FakeGitHub
 
 TOKEN = "ghp_linkingTestToken000000000000"
 
@@ -29,9 +29,7 @@ def github():
 
 @pytest.fixture
 def linked_app(settings, github, world) -> App:
-    settings.connectors["github"] = settings.connector("github").model_copy(
-        update={"base_url": github.base_url}
-    )
+    settings.connectors["github"] = {"base_url": github.base_url}
     clock.set(datetime(2026, 10, 1, tzinfo=UTC), frozen=True)
     world.user("alice", budget="3.00", funds="10.00")
     world.user("bob", budget="3.00", funds="10.00")
@@ -48,7 +46,7 @@ def _account(app: App) -> LinkedAccount:
 def test_linking_stores_who_the_token_belongs_to_and_schedules_a_baseline_poll(linked_app, github):
     github.add_user("alice-gh", TOKEN, user_id=777)
 
-    result = link_account(linked_app, "github", "alice", Credentials(token=TOKEN))
+    result = link_account(linked_app, "github", "alice", Credentials(access_token=TOKEN))
 
     account = _account(linked_app)
     assert (result.platform_user_id, result.handle, result.relinked) == ("777", "alice-gh", False)
@@ -56,7 +54,7 @@ def test_linking_stores_who_the_token_belongs_to_and_schedules_a_baseline_poll(l
     assert account.baseline_done is False
     assert account.next_poll_at == clock.now()
     assert TOKEN.encode() not in account.credentials
-    assert linked_app.box.open(account.credentials) == {"token": TOKEN}
+    assert linked_app.box.open(account.credentials) == Credentials(access_token=TOKEN)
 
 
 def test_linking_claims_the_identity_and_pays_what_was_reserved_for_it(linked_app, github, world):
@@ -65,7 +63,7 @@ def test_linking_claims_the_identity_and_pays_what_was_reserved_for_it(linked_ap
     world.settle("2026-10")
     github.add_user("alice-gh", TOKEN, user_id=777)
 
-    result = link_account(linked_app, "github", "alice", Credentials(token=TOKEN))
+    result = link_account(linked_app, "github", "alice", Credentials(access_token=TOKEN))
 
     assert result.claim.posted_shares == 1
     assert world.funds("alice") == (1000 + 300, 0)
@@ -74,7 +72,7 @@ def test_linking_claims_the_identity_and_pays_what_was_reserved_for_it(linked_ap
 
 def test_linking_again_refreshes_the_token_and_reactivates_the_account(linked_app, github):
     github.add_user("alice-gh", TOKEN, user_id=777)
-    link_account(linked_app, "github", "alice", Credentials(token=TOKEN))
+    link_account(linked_app, "github", "alice", Credentials(access_token=TOKEN))
     with linked_app.db.session() as session:
         account = session.scalars(select(LinkedAccount)).one()
         account.status = "auth_expired"
@@ -82,41 +80,41 @@ def test_linking_again_refreshes_the_token_and_reactivates_the_account(linked_ap
         account.failures = 3
     github.add_user("alice-gh", "ghp_newToken", user_id=777)
 
-    result = link_account(linked_app, "github", "alice", Credentials(token="ghp_newToken"))
+    result = link_account(linked_app, "github", "alice", Credentials(access_token="ghp_newToken"))
 
     account = _account(linked_app)
     assert result.relinked
     assert (account.status, account.failures) == ("active", 0)
     assert account.next_poll_at is not None
-    assert linked_app.box.open(account.credentials) == {"token": "ghp_newToken"}
+    assert linked_app.box.open(account.credentials) == Credentials(access_token="ghp_newToken")
 
 
 def test_an_account_linked_to_one_user_cannot_be_linked_to_another(linked_app, github):
     github.add_user("alice-gh", TOKEN, user_id=777)
-    link_account(linked_app, "github", "alice", Credentials(token=TOKEN))
+    link_account(linked_app, "github", "alice", Credentials(access_token=TOKEN))
     with pytest.raises(LinkError, match="already linked to alice"):
-        link_account(linked_app, "github", "bob", Credentials(token=TOKEN))
+        link_account(linked_app, "github", "bob", Credentials(access_token=TOKEN))
 
 
 def test_an_identity_claimed_by_someone_else_cannot_be_linked(linked_app, github, world):
     world.claim("777", "bob")
     github.add_user("alice-gh", TOKEN, user_id=777)
     with pytest.raises(ClaimError, match="already claimed by bob"):
-        link_account(linked_app, "github", "alice", Credentials(token=TOKEN))
+        link_account(linked_app, "github", "alice", Credentials(access_token=TOKEN))
     with linked_app.db.reader() as session:
         assert session.scalars(select(LinkedAccount)).all() == []
 
 
 def test_a_refused_token_links_nothing(linked_app, github):
     with pytest.raises(AuthExpired):
-        link_account(linked_app, "github", "alice", Credentials(token="nope"))
+        link_account(linked_app, "github", "alice", Credentials(access_token="nope"))
     with linked_app.db.reader() as session:
         assert session.scalars(select(LinkedAccount)).all() == []
 
 
 def test_an_unknown_user_fails_before_the_platform_is_asked(linked_app, github):
     with pytest.raises(UserError, match="no user called 'zed'"):
-        link_account(linked_app, "github", "zed", Credentials(token=TOKEN))
+        link_account(linked_app, "github", "zed", Credentials(access_token=TOKEN))
     assert github.total_requests == 0
 
 
@@ -124,7 +122,7 @@ def test_the_link_time_is_whole_seconds_like_the_platforms_like_times(linked_app
     clock.set(datetime(2026, 10, 1, 12, 0, 0, 700_000, tzinfo=UTC), frozen=True)
     github.add_user("alice-gh", TOKEN, user_id=777)
 
-    link_account(linked_app, "github", "alice", Credentials(token=TOKEN))
+    link_account(linked_app, "github", "alice", Credentials(access_token=TOKEN))
 
     # A star GitHub dates 12:00:00, made in the same second, counts as after the link.
     assert _account(linked_app).linked_at == datetime(2026, 10, 1, 12, 0, 0, tzinfo=UTC)

@@ -31,6 +31,7 @@ from sqlalchemy import select, text
 from trickle import cli
 from trickle.app import App
 from trickle.config import load_settings
+from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.models import Flattr, LinkedAccount, User
@@ -39,7 +40,6 @@ from trickle.core.schema import upgrade
 from trickle.core.users import add_user
 from trickle.linking import link_account
 from trickle.polling import Poller
-from trickle.testing.fake_github import FakeGitHub, FakeRepo
 
 SEED = 20261015
 ACCOUNTS = 24
@@ -134,7 +134,7 @@ def make_scene(database_url: str, tmp_path: Path, fake: FakeGitHub) -> CrashScen
             )
         with app.db.session() as session:
             add_user(session, login, Money(500, "EUR"))
-        link_account(app, "github", login, Credentials(token=f"ghp_{login}_secret"))
+        link_account(app, "github", login, Credentials(access_token=f"ghp_{login}_secret"))
     clock.reset()
     return CrashScene(config, app, fake, logins, rng)
 

@@ -35,17 +35,13 @@ from sqlalchemy.exc import DataError
 from trickle import cli, polling
 from trickle.app import App
 from trickle.config import Settings, WorkerSettings
-from trickle.connectors.base import (
-    AccountRef,
-    Connector,
-    ConnectorSettings,
-    Identity,
-    PlatformError,
-    PollResult,
-    PollState,
-)
+from trickle.connectors.base import AccountRef, Connector, Identity, PollResult, PollState
+from trickle.connectors.errors import PlatformError
 from trickle.connectors.github import GitHubConnector
+from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.connectors.registry import Registry
+from trickle.connectors.session import AccountSession
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.models import AccountStatus, Flattr, LinkedAccount, User
@@ -61,7 +57,6 @@ from trickle.polling import (
     next_interval,
     with_jitter,
 )
-from trickle.testing.fake_github import FakeGitHub, FakeRepo
 from trickle.testing.fakeplatform import FakeResponse, Request, route
 
 MIN_INTERVAL = 300
@@ -145,7 +140,7 @@ def link(app: App, fake: FakeGitHub, login: str, platform: str = "github") -> in
     if login not in fake.users:
         fake.add_user(login, token=f"ghp_{login}_secret")
     token = fake.users[login].token
-    return link_account(app, platform, login, Credentials(token=token)).account_id
+    return link_account(app, platform, login, Credentials(access_token=token)).account_id
 
 
 def key(fake: FakeGitHub, login: str) -> str:
@@ -335,7 +330,9 @@ def test_a_revoked_token_stops_polling_that_account_until_relinked(
     # The user authorizes trickle again and relinks: polling resumes from the old cursor.
     with fake.lock:
         fake.users["alice"].revoked = False
-    result = link_account(gh, "github", "alice", Credentials(token=fake.users["alice"].token))
+    result = link_account(
+        gh, "github", "alice", Credentials(access_token=fake.users["alice"].token)
+    )
     assert (result.account_id, result.relinked) == (alice, True)
     row = account(gh, alice)
     assert (row.status, row.next_poll_at, row.last_error) == ("active", clock.now(), None)
@@ -460,11 +457,12 @@ class ExplodingConnector(Connector):
     display_name = "Exploding"
     default_base_url = "http://127.0.0.1:9"
 
-    def identify(self, credentials: Credentials) -> Identity:
-        return Identity(platform_user_id=credentials["token"][-6:], handle="boom")
+    def identify(self, session: AccountSession) -> Identity:
+        token = session.credentials.access_token or ""
+        return Identity(platform_user_id=token[-6:], handle="boom")
 
     def poll(self, account: AccountRef, state: PollState) -> PollResult:
-        return {}[f"no such key {account.credentials['token']}"]  # type: ignore[no-any-return]
+        return {}[f"no such key {account.credentials.access_token}"]  # type: ignore[no-any-return]
 
 
 class WrongResultConnector(ExplodingConnector):
@@ -485,8 +483,10 @@ def test_a_connector_bug_is_contained_to_its_own_accounts(
     with app.db.session() as session:
         add_user(session, "carol", Money(500, "EUR"))
     secret = "xyzzy-carols-secret-token"
-    carol = link_account(app, "exploding", "carol", Credentials(token=secret)).account_id
-    dave = link_account(app, "wrong-result", "carol", Credentials(token="other-token")).account_id
+    carol = link_account(app, "exploding", "carol", Credentials(access_token=secret)).account_id
+    dave = link_account(
+        app, "wrong-result", "carol", Credentials(access_token="other-token")
+    ).account_id
     clock.advance(timedelta(minutes=1))
     star(fake, "bob", 1)
 

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from trickle import scheduler as scheduler_module
 from trickle.app import App
 from trickle.config import load_settings
+from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.events import LikeEvent
@@ -44,7 +45,6 @@ from trickle.core.users import add_user, fund, get_user
 from trickle.linking import link_account
 from trickle.polling import Worker
 from trickle.scheduler import build_scheduler, run_worker, settle_closed_months
-from trickle.testing.fake_github import FakeGitHub, FakeRepo
 from trickle.testing.fakeplatform import FakeResponse, Request, route
 
 
@@ -394,7 +394,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
             fake.star(login, old, clock.now() - timedelta(days=30))  # before linking: never paid
             with app.db.session() as session:
                 add_user(session, login, Money(500, "EUR"))
-            link_account(app, "github", login, Credentials(token=f"ghp_{login}_secret"))
+            link_account(app, "github", login, Credentials(access_token=f"ghp_{login}_secret"))
         clock.reset()
         try:
             yield Scene(config, app, fake, logins, expected=set(), secret_key=secret_key)
@@ -589,7 +589,7 @@ def test_a_worker_says_at_start_how_many_accounts_its_key_cannot_open(
                     platform="github",
                     platform_user_id=str(n),
                     handle=f"h{n}",
-                    credentials=box.seal(Credentials(token=f"t{n}")),
+                    credentials=box.seal(Credentials(access_token=f"t{n}")),
                     key_id=box.key_id,
                     status="active",
                     linked_at=clock.now(),

@@ -28,13 +28,13 @@ from sqlalchemy import func, insert, select
 
 from trickle.app import App
 from trickle.config import Settings, WorkerSettings
-from trickle.connectors.base import ConnectorSettings
+from trickle.connectors.github.fake import FakeGitHub, FakeRepo
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.models import Flattr, LinkedAccount, User
 from trickle.core.schema import upgrade
 from trickle.polling import Poller
-from trickle.testing.fake_github import FakeGitHub, FakeRepo
 from trickle.testing.fakeplatform import FakeResponse, Request, route
 
 ACCOUNTS = 2000
@@ -79,7 +79,7 @@ def make_settings(database_url: str, base_url: str, tmp_path: Path) -> Settings:
 def write_config(settings: Settings, path: Path) -> Path:
     assert settings.secret_key is not None
     worker = settings.worker
-    github = settings.connector("github")
+    github = settings.connectors["github"]
     lines = [
         f"database_url = {json.dumps(settings.database_url)}",
         f"secret_key = {json.dumps(settings.secret_key.get_secret_value())}",
@@ -118,7 +118,7 @@ def link_many(app: App, fake: FakeGitHub, count: int, rng: random.Random) -> lis
                     "platform": "github",
                     "platform_user_id": str(fake.users[login].id),
                     "handle": login,
-                    "credentials": app.box.seal(Credentials(token=fake.users[login].token)),
+                    "credentials": app.box.seal(Credentials(access_token=fake.users[login].token)),
                     "status": "active",
                     "linked_at": linked_at,
                     "poll_state": {},

@@ -14,7 +14,8 @@ from functools import cached_property
 from trickle.config import Settings
 from trickle.connectors.base import Connector
 from trickle.connectors.http import HttpClient, Limits
-from trickle.connectors.registry import Registry
+from trickle.connectors.registry import ConnectorUnavailable, Registry, UnknownPlatform
+from trickle.connectors.settings import ConnectorSettings, load_connector_settings
 from trickle.core.credentials import CredentialBox, SecretKeyError, load_key
 from trickle.core.db import Database
 from trickle.core.settlement import Settlement, SettleOptions
@@ -82,16 +83,30 @@ class App:
         )
 
     def connector(self, platform: str) -> Connector:
-        """The connector instance for ``platform`` (one per process, thread-safe), with an HTTP
-        client bounded by its ``[connectors.NAME]`` timeout, deadline and response size."""
+        """The connector instance for ``platform`` (one per process, thread-safe), with its
+        ``[connectors.NAME]`` settings validated by its model and an HTTP client bounded by
+        their timeout, deadline and response size."""
         with self._lock:
             connector = self._connectors.get(platform)
             if connector is None:
                 cls = self.registry.load(platform)
-                settings = self.settings.connector(platform)
+                settings = self._table(platform, cls.settings_model)
                 connector = cls(settings, self.http.with_limits(Limits.of(settings)))
                 self._connectors[platform] = connector
             return connector
+
+    def connector_settings(self, platform: str) -> ConnectorSettings:
+        """``[connectors.NAME]`` of ``platform``, validated by its connector's settings model
+        (for a platform whose connector is not installed, by the common model)."""
+        try:
+            return self.connector(platform).settings
+        except (UnknownPlatform, ConnectorUnavailable):
+            return self._table(platform, ConnectorSettings)
+
+    def _table(self, platform: str, model: type[ConnectorSettings]) -> ConnectorSettings:
+        return load_connector_settings(
+            model, self.settings.connectors.get(platform), platform=platform
+        )
 
     def close(self) -> None:
         """Release database connections."""

@@ -380,7 +380,7 @@ def link(
     if token is None:
         token = _ask_secret(f"{connector_class.display_name} token for {user}: ")
     with waiting(f"asking {connector_class.display_name} whose token this is"):
-        result = link_account(app, platform, user, Credentials(token=token.strip()))
+        result = link_account(app, platform, user, Credentials(access_token=token.strip()))
     claimed = result.claim
     if as_json:
         print_json(
@@ -616,10 +616,11 @@ def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @connectors_cli.command("list")
 def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Installed connectors, their quality tier, and why any cannot load."""
+    """Installed connectors: their quality tier, what they still need from the operator, and
+    why any cannot load."""
     from trickle.connectors.registry import Registry
 
-    infos = Registry.from_entry_points().describe()
+    infos = Registry.from_entry_points().describe(_state(ctx).settings.connectors)
     if as_json:
         print_json(
             {
@@ -631,6 +632,12 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
                         "tier": i.tier.value if i.tier else None,
                         "quality_rules": list(i.quality_rules),
                         "unmet_rules": list(i.unmet_rules),
+                        "capabilities": list(i.capabilities),
+                        "not_applicable": list(i.not_applicable),
+                        "exemptions": dict(i.exemptions or {}),
+                        "problems": list(i.problems),
+                        "missing_settings": list(i.missing_settings),
+                        "settings_error": i.settings_error,
                         "error": i.error,
                     }
                     for i in infos
@@ -640,16 +647,32 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         return
     grid = table("name", "status", "tier", "source", wide=("status", "tier", "source"))
     for i in infos:
-        status = (
-            literal("available")
-            if i.available
-            else Text.assemble(styled("unavailable", "red"), literal(f": {i.error}"))
-        )
+        status = _connector_status(i)
         tier = literal(i.tier.value if i.tier else "-")
-        if i.unmet_rules:
-            tier.append_text(styled(f" (claimed; unmet: {', '.join(i.unmet_rules)})", "red"))
+        if i.unmet_rules or i.problems:
+            wrong = [*i.unmet_rules, *i.problems]
+            tier.append_text(styled(f" (claimed; unmet: {', '.join(wrong)})", "red"))
+        if i.not_applicable:
+            tier.append_text(
+                literal(f"; not offered by the platform: {', '.join(i.not_applicable)}")
+            )
+        if i.exemptions:
+            tier.append_text(literal(f"; exempt: {', '.join(i.exemptions)}"))
         add_row(grid, i.name, status, tier, i.source)
     console.print(grid)
+
+
+def _connector_status(info: Any) -> Text:
+    if not info.available:
+        return Text.assemble(styled("unavailable", "red"), literal(f": {info.error}"))
+    if info.settings_error:
+        return Text.assemble(styled("bad settings", "red"), literal(f": {info.settings_error}"))
+    if info.missing_settings:
+        keys = ", ".join(info.missing_settings)
+        return Text.assemble(
+            styled("needs settings", "yellow"), literal(f": [connectors.{info.name}] {keys}")
+        )
+    return literal("ready")
 
 
 @events_cli.command("import")

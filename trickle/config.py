@@ -23,7 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from trickle.connectors.base import ConnectorSettings
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.errors import TrickleError
 from trickle.core.money import MoneyError, normalize_currency
 
@@ -53,6 +53,13 @@ class WorkerSettings(BaseModel):
     summary_seconds: float = Field(default=60.0, gt=0)
 
 
+class ConnectorTable(ConnectorSettings):
+    """A ``[connectors.NAME]`` table as the settings file holds it: the common keys checked,
+    any other key kept for the connector's own settings model to check."""
+
+    model_config = ConfigDict(extra="allow")
+
+
 class Settings(BaseSettings):
     """All of trickle's settings."""
 
@@ -74,7 +81,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     worker: WorkerSettings = WorkerSettings()
-    connectors: dict[str, ConnectorSettings] = {}
+    connectors: dict[str, ConnectorTable] = {}
+    """``[connectors.NAME]`` tables: the keys every connector understands checked here, a
+    connector's own keys kept for its settings model (see
+    :meth:`trickle.app.App.connector_settings`), which refuses the ones it does not know."""
 
     @field_validator("database_url")
     @classmethod
@@ -96,9 +106,19 @@ class Settings(BaseSettings):
         except MoneyError as exc:
             raise ValueError(str(exc)) from None
 
-    def connector(self, name: str) -> ConnectorSettings:
-        """Settings for connector ``name`` (defaults when the file has none)."""
-        return self.connectors.get(name) or ConnectorSettings()
+    @field_validator("connectors", mode="before")
+    @classmethod
+    def _connector_tables(cls, value: Any) -> Any:
+        # Code may give a connector's settings as a model instance; files and the
+        # environment give tables.
+        if isinstance(value, dict):
+            return {
+                name: table.model_dump(exclude_unset=True)
+                if isinstance(table, ConnectorSettings)
+                else table
+                for name, table in value.items()
+            }
+        return value
 
     @classmethod
     def settings_customise_sources(

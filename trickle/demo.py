@@ -24,7 +24,8 @@ from rich.table import Table
 
 from trickle.app import App
 from trickle.config import Settings, WorkerSettings
-from trickle.connectors.base import ConnectorSettings
+from trickle.connectors.github.fake import FakeGitHub, FakeRepo
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.invariants import check_ledger
@@ -36,7 +37,6 @@ from trickle.core.users import add_user, fund
 from trickle.linking import link_account
 from trickle.polling import Worker
 from trickle.scheduler import settle_closed_months
-from trickle.testing.fake_github import FakeGitHub, FakeRepo
 
 # (name, monthly budget, deposit): carol has less money than her budget.
 LIKERS = [("alice", "5.00", "20.00"), ("bob", "3.00", "10.00"), ("carol", "4.00", "2.50")]
@@ -145,7 +145,9 @@ def _play(
             fund(session, name, parse_money(deposit, "EUR"), reference=f"demo-{name}")
         add_user(session, CREATOR_ONLY, parse_money("0", "EUR"))
     for name in [n for n, _, _ in LIKERS] + [CREATOR_ONLY]:
-        result = link_account(app, "github", name, Credentials(token=github.users[name].token))
+        result = link_account(
+            app, "github", name, Credentials(access_token=github.users[name].token)
+        )
         console.print(f"linked github:{result.handle} (id {result.platform_user_id}) to {name}")
 
     worker = Worker(app, threads=4)
@@ -181,7 +183,7 @@ def _play(
     with app.db.session() as session:
         add_user(session, LATE_CREATOR, parse_money("0", "EUR"))
     linked = link_account(
-        app, "github", LATE_CREATOR, Credentials(token=github.users[LATE_CREATOR].token)
+        app, "github", LATE_CREATOR, Credentials(access_token=github.users[LATE_CREATOR].token)
     )
     held = sum(linked.claim.posted_minor.values())
     console.print(

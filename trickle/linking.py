@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from trickle.app import App
-from trickle.connectors.base import TransientError
+from trickle.connectors.errors import TransientError
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.errors import TrickleError
@@ -47,8 +47,9 @@ MAX_TOKEN_LENGTH = 4096
 def check_credentials(credentials: Credentials) -> None:
     """Refuse credentials no platform issues: empty, longer than 4096 characters, or with
     spaces or control characters (a pasted line break would otherwise travel in a header)."""
-    for name in credentials:
-        value = credentials[name]
+    if not credentials.secret_values():
+        raise LinkError("no token given")
+    for name, value in _named_values(credentials):
         if not value:
             raise LinkError(f"the {name} is empty")
         if len(value) > MAX_TOKEN_LENGTH:
@@ -59,26 +60,46 @@ def check_credentials(credentials: Credentials) -> None:
             )
 
 
-def link_account(app: App, platform: str, user_name: str, credentials: Credentials) -> LinkResult:
-    """Identify ``credentials`` on ``platform`` and link that account to ``user_name``."""
+def _named_values(credentials: Credentials) -> list[tuple[str, str]]:
+    named = [
+        ("token", credentials.access_token),
+        ("refresh token", credentials.refresh_token),
+        ("token secret", credentials.token_secret),
+    ]
+    named += [(key, value) for key, value in credentials.extra.items()]
+    return [(name, value) for name, value in named if value is not None]
+
+
+def link_account(
+    app: App,
+    platform: str,
+    user_name: str,
+    credentials: Credentials,
+    *,
+    host: str | None = None,
+) -> LinkResult:
+    """Identify ``credentials`` on ``platform`` (on the server ``host``, an origin, for a
+    platform of many servers) and link that account to ``user_name``."""
     check_credentials(credentials)
     connector = app.connector(platform)
     with app.db.reader() as session:
         get_user(session, user_name)  # fail on a typo before calling the platform
     box = app.box  # a missing key is an error before the platform is asked anything
+    platform_session = connector.session(credentials, host=host)
     try:
-        identity = connector.identify(credentials)
+        identity = connector.identify(platform_session)
     except TransientError as exc:
         raise LinkError(
-            f"could not reach {connector.display_name} at {connector.base_url}: {exc}. "
+            f"could not reach {connector.display_name} at {platform_session.base_url}: {exc}. "
             f"Check the network, or [connectors.{platform}] base_url in the settings, "
             "and try again"
         ) from None
-    sealed = box.seal(credentials)
+    # Credentials renewed while identifying are the ones to keep (single-use refresh tokens).
+    sealed = box.seal(platform_session.credentials)
     # Platforms date likes to the second (GitHub's starred_at): a like in the very second
     # of the link counts as made after it.
     now = clock.now().replace(microsecond=0)
-    settings = app.settings.connector(platform)
+    settings = app.connector_settings(platform)
     with app.db.session() as session:
         user = get_user(session, user_name)
         account = session.scalars(
@@ -94,7 +115,9 @@ def link_account(app: App, platform: str, user_name: str, credentials: Credentia
                 platform=platform,
                 platform_user_id=identity.platform_user_id,
                 handle=identity.handle,
+                host=identity.host or host,
                 credentials=sealed,
+                credentials_version=0,
                 key_id=box.key_id,
                 status=AccountStatus.ACTIVE.value,
                 linked_at=now,
@@ -110,7 +133,9 @@ def link_account(app: App, platform: str, user_name: str, credentials: Credentia
             raise LinkError(f"{platform} account {identity.handle!r} is already linked to {owner}")
         else:
             account.credentials = sealed
+            account.credentials_version = account.credentials_version + 1
             account.key_id = box.key_id
+            account.host = identity.host or host
             account.handle = identity.handle
             account.status = AccountStatus.ACTIVE.value
             account.failures = 0

@@ -35,19 +35,19 @@ from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from trickle.app import App
-from trickle.connectors.base import (
-    AccountRef,
+from trickle.connectors.base import AccountRef, PollResult, PollState
+from trickle.connectors.errors import (
     AuthExpired,
-    ConnectorSettings,
+    ConnectorError,
     PlatformError,
-    PollResult,
-    PollState,
     RateLimited,
-    TransientError,
+    clamp_retry_at,
 )
 from trickle.connectors.registry import ConnectorUnavailable, UnknownPlatform
+from trickle.connectors.session import AccountSession, SaveCredentials
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock, iso_utc
-from trickle.core.credentials import SecretKeyError, redact
+from trickle.core.credentials import Credentials, SecretKeyError, redact
 from trickle.core.ingest import ingest_poll
 from trickle.core.models import AccountStatus, LinkedAccount, User
 from trickle.core.owners import new_owner, owner_is_dead
@@ -113,6 +113,18 @@ class Target:
 
 class LeaseLost(Exception):
     """Our lease on an account ran out and another worker may have it: store nothing."""
+
+
+class CredentialsNotSaved(ConnectorError):
+    """Renewed credentials could not be stored (the lease or the credentials changed
+    meanwhile): the poll stops, and the renewed credentials are never used."""
+
+
+POLL_BUDGET_OF_LEASE = 0.8
+"""The share of ``worker.lease_seconds`` one poll may take, every request included."""
+RATE_LIMIT_RESERVE = 0.02
+"""A platform whose answers say no more than this share of the window's requests is left (one
+at least) is not asked again until the window resets."""
 
 
 # The two statements every poll runs, built once: building and hashing them on each poll
@@ -316,11 +328,20 @@ class Poller:
             return _replace(
                 base, status="lease_lost", error="the account is leased to another worker"
             )
-        secrets: list[str] = []
+        session: AccountSession | None = None
+
+        def secrets() -> list[str]:
+            return session.secrets if session is not None else []
+
         try:
             connector = self.app.connector(account.platform)
             credentials = self.app.box.open(account.credentials)
-            secrets = credentials.secret_values()
+            session = connector.session(
+                credentials,
+                host=account.host,
+                save=self._saver(account),
+                until=time.monotonic() + self._poll_budget,
+            )
             state = PollState.from_json(
                 account.poll_state,
                 linked_at=account.linked_at,
@@ -330,30 +351,33 @@ class Poller:
                 id=account.id,
                 platform_user_id=account.platform_user_id,
                 handle=account.handle,
-                credentials=credentials,
                 linked_at=account.linked_at,
+                session=session,
+                host=account.host,
             )
             result = connector.poll(ref, state)
             if not isinstance(result, PollResult):
                 raise PlatformError(f"connector returned {type(result).__name__}, not PollResult")
+            # What was sent and read is the session's to say, not the connector's.
+            result = replace(result, requests=session.requests, rate_limit=session.rate_limit)
         except AuthExpired as exc:
-            return self._record_failure(account, base, "auth_expired", redact(str(exc), secrets))
+            return self._record_failure(account, base, "auth_expired", redact(str(exc), secrets()))
         except RateLimited as exc:
             if exc.scope == "app":
                 self.budget.pause(account.platform, exc.retry_at)
             return self._record_failure(
-                account, base, "rate_limited", redact(str(exc), secrets), retry_at=exc.retry_at
+                account, base, "rate_limited", redact(str(exc), secrets()), retry_at=exc.retry_at
             )
-        except (TransientError, PlatformError, ConnectorUnavailable, UnknownPlatform) as exc:
-            return self._record_failure(account, base, "failed", redact(str(exc), secrets))
+        except (ConnectorError, ConnectorUnavailable, UnknownPlatform) as exc:
+            return self._record_failure(account, base, "failed", redact(str(exc), secrets()))
         except SecretKeyError as exc:
             return self._record_failure(account, base, "failed", str(exc))
         except Exception as exc:  # a connector bug must not stop the worker
-            message = redact(f"connector error: {type(exc).__name__}: {exc}", secrets)
+            message = redact(f"connector error: {type(exc).__name__}: {exc}", secrets())
             log.error("polling account %s (%s) failed: %s", account.id, account.platform, message)
             if log.isEnabledFor(logging.DEBUG):  # the traceback may quote the token too
                 trace = "".join(traceback.format_exception(exc))
-                log.debug("traceback:\n%s", redact(trace, secrets))
+                log.debug("traceback:\n%s", redact(trace, secrets()))
             return self._record_failure(account, base, "failed", message)
         try:
             return self._record_success(account, base, result, started)
@@ -362,16 +386,76 @@ class Poller:
                 base, status="lease_lost", error="lease expired before the results were stored"
             )
         except Exception as exc:  # the database refused what the poll found: none of it stays
-            message = redact(f"storing the poll's results failed: {describe_error(exc)}", secrets)
+            message = redact(f"storing the poll's results failed: {describe_error(exc)}", secrets())
             log.error(
                 "%s account %s of %s: %s", account.platform, account.handle, base.user, message
             )
             return self._record_failure(account, base, "failed", message, logged=True)
 
+    def _respect_budget(
+        self, account: LinkedAccount, result: PollResult, next_at: datetime
+    ) -> datetime:
+        """Slow a platform before it refuses: when the answers of a successful poll say its
+        rate-limit window is all but spent, nothing more is asked until the window resets
+        (the platform pauses, for an app-wide budget; the account waits, for its own)."""
+        limits = result.rate_limit
+        if limits is None or not limits.nearly_spent(RATE_LIMIT_RESERVE):
+            return next_at
+        now = clock.now()
+        reset = clamp_retry_at(limits.wait_until(now), now)
+        scope = self.app.connector(account.platform).rate_limit_scope
+        if scope == "app":
+            self.budget.pause(account.platform, reset)
+        return max(next_at, reset)
+
+    @property
+    def _poll_budget(self) -> float:
+        """Seconds one poll may take in all: well inside the lease, so that nobody else can
+        take the account over (and poll it, or renew its credentials) while it runs."""
+        return self.app.settings.worker.lease_seconds * POLL_BUDGET_OF_LEASE
+
+    def _saver(self, account: LinkedAccount) -> SaveCredentials:
+        """How a poll's session stores renewed credentials: sealed, in a transaction of their
+        own committed before the session uses them, only while this worker holds the lease
+        and nobody else changed the credentials since they were read (their version)."""
+        version = [account.credentials_version]
+
+        def save(old: Credentials, new: Credentials) -> None:
+            box = self.app.box
+            with self.app.db.session() as session:
+                written = session.execute(
+                    update(_accounts)
+                    .where(
+                        _accounts.c.id == account.id,
+                        _accounts.c.lease_owner == self.owner,
+                        _accounts.c.credentials_version == version[0],
+                    )
+                    .values(
+                        credentials=box.seal(new),
+                        key_id=box.key_id,
+                        credentials_version=version[0] + 1,
+                    )
+                ).rowcount
+            if written != 1:
+                log.error(
+                    "%s account %s: renewed credentials could not be stored (its lease or its "
+                    "credentials changed meanwhile); if the platform's refresh tokens are single "
+                    "use, the account must be linked again",
+                    account.platform,
+                    account.handle,
+                )
+                raise CredentialsNotSaved(
+                    "the renewed credentials could not be stored: the account was taken over "
+                    "or linked again meanwhile"
+                )
+            version[0] += 1
+
+        return save
+
     def _record_success(
         self, account: LinkedAccount, base: PollOutcome, result: PollResult, started: datetime
     ) -> PollOutcome:
-        settings = self.app.settings.connector(account.platform)
+        settings = self.app.connector_settings(account.platform)
         first_poll = not account.baseline_done
         with self.app.db.session() as session:
             ingested = None
@@ -392,6 +476,7 @@ class Poller:
                 else interval
             )
             next_at = clock.now() + self._jitter(wait)
+            next_at = self._respect_budget(account, result, next_at)
             self._finish(
                 session,
                 account.id,
@@ -612,7 +697,7 @@ class Worker:
     def _free_slots(self, platform: str) -> int:
         """Polls of ``platform`` that may start now: the pool's free threads, within the
         platform's ``max_concurrency``."""
-        cap = self.app.settings.connector(platform).max_concurrency
+        cap = self.app.connector_settings(platform).max_concurrency
         with self._lock:
             return min(
                 self.threads - sum(self._in_flight.values()), cap - self._in_flight[platform]

@@ -6,28 +6,27 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from pydantic import ValidationError
 
 from trickle.connectors.base import (
     KNOWN_ITEMS_KEPT,
-    MAX_RATE_LIMIT_WAIT,
-    MAX_RESPONSE_BYTES_CEILING,
     AccountRef,
-    AuthExpired,
     Connector,
-    ConnectorError,
-    ConnectorSettings,
     Identity,
-    MiB,
     Page,
-    PlatformError,
     PollResult,
     PollState,
+    collect_new,
+)
+from trickle.connectors.errors import (
+    MAX_RATE_LIMIT_WAIT,
+    AuthExpired,
+    ConnectorError,
+    PlatformError,
     RateLimited,
     TransientError,
     clamp_retry_at,
-    collect_new,
 )
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.credentials import Credentials
 from trickle.core.errors import TrickleError
 from trickle.core.events import LikeEvent
@@ -315,48 +314,6 @@ class Minimal(Connector):
 
     def poll(self, account: AccountRef, state: PollState) -> PollResult:
         return PollResult(events=[], state=state)
-
-
-class TestConnectorSettings:
-    def test_defaults(self) -> None:
-        settings = ConnectorSettings()
-        assert settings.base_url is None
-        assert settings.page_size is None
-        assert settings.max_pages == 50
-        assert settings.timeout_seconds == 20.0
-        assert settings.deadline_seconds == 60.0
-        assert settings.max_response_bytes == 4 * MiB == 4_194_304
-
-    def test_plugins_may_add_keys_of_their_own(self) -> None:
-        settings = ConnectorSettings.model_validate({"instance": "mastodon.social"})
-        assert settings.extra("instance") == "mastodon.social"  # noqa: S610 (not Django)
-        assert settings.extra("missing", "fallback") == "fallback"  # noqa: S610
-
-    @pytest.mark.parametrize(
-        "bad",
-        [
-            {"max_pages": 0},
-            {"page_size": 0},
-            {"min_interval_seconds": 0},
-            {"timeout_seconds": 0},
-            {"timeout_seconds": 3601},
-            {"deadline_seconds": 0},
-            {"deadline_seconds": -5},
-            {"deadline_seconds": 86_400},
-            {"max_response_bytes": 0},
-            {"max_response_bytes": MAX_RESPONSE_BYTES_CEILING + 1},
-            {"max_response_bytes": "lots"},
-        ],
-    )
-    def test_rejects_values_that_cannot_work(self, bad: dict[str, object]) -> None:
-        with pytest.raises(ValidationError) as caught:
-            ConnectorSettings.model_validate(bad)
-        assert caught.value.errors()[0]["loc"] == (next(iter(bad)),)
-
-    def test_the_largest_response_size_allowed(self) -> None:
-        assert 64 * MiB == MAX_RESPONSE_BYTES_CEILING
-        settings = ConnectorSettings(max_response_bytes=MAX_RESPONSE_BYTES_CEILING)
-        assert settings.max_response_bytes == MAX_RESPONSE_BYTES_CEILING
 
 
 class TestConnector:

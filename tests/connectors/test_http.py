@@ -23,33 +23,32 @@ import responses
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trickle.connectors.base import (
+from trickle.connectors.errors import (
     MAX_RATE_LIMIT_WAIT,
     AuthExpired,
-    ConnectorSettings,
-    MiB,
     PlatformError,
     RateLimited,
     TransientError,
 )
 from trickle.connectors.http import (
     _WATCHDOG,
-    DEFAULT_RETRY_AFTER,
-    DEFAULT_STATUS_POLICY,
     DETAIL_LENGTH,
     ERROR_BODY_BYTES,
     MAX_ETAG_LENGTH,
     USER_AGENT,
-    Action,
     HttpClient,
     Limits,
-    RateLimit,
-    action_for,
     json_body,
-    parse_rate_limit,
-    parse_reset,
     safe_etag,
 )
+from trickle.connectors.policy import DEFAULT_POLICY, Action, Answer
+from trickle.connectors.ratelimits import (
+    DEFAULT_RETRY_AFTER,
+    RateLimit,
+    parse_rate_limit,
+    parse_reset,
+)
+from trickle.connectors.settings import ConnectorSettings, MiB
 from trickle.core.credentials import contains_secret
 from trickle.testing.fakeplatform import FakePlatform, FakeResponse, RawAnswer, Request, route
 
@@ -273,46 +272,6 @@ class TestRateLimit:
 
 
 # ---------------------------------------------------------------------------
-# action_for: the status policy as a table
-
-
-@pytest.mark.parametrize(
-    ("status", "action"),
-    [
-        (200, Action.OK),
-        (201, Action.OK),
-        (204, Action.OK),
-        (304, Action.NOT_MODIFIED),
-        (401, Action.REAUTH),
-        (403, Action.FORBIDDEN),
-        (408, Action.RETRY_LATER),
-        (429, Action.RATE_LIMIT),
-        (500, Action.RETRY_LATER),
-        (502, Action.RETRY_LATER),
-        (503, Action.RETRY_LATER),
-        (504, Action.RETRY_LATER),
-        (599, Action.RETRY_LATER),
-        (400, Action.FAIL),
-        (404, Action.FAIL),
-        (410, Action.FAIL),
-        (422, Action.FAIL),
-        (302, Action.FAIL),
-    ],
-)
-def test_default_status_policy(status: int, action: Action) -> None:
-    assert action_for(status) is action
-
-
-def test_a_connector_can_bring_its_own_policy() -> None:
-    # e.g. a platform that answers 404 for "this user has no likes yet"
-    policy = {**DEFAULT_STATUS_POLICY, 404: Action.OK, 400: Action.REAUTH}
-    assert action_for(404, policy) is Action.OK
-    assert action_for(400, policy) is Action.REAUTH
-    assert action_for(503, policy) is Action.RETRY_LATER  # 5xx stays retryable
-    assert action_for(418, policy) is Action.FAIL
-
-
-# ---------------------------------------------------------------------------
 # HttpClient over `responses`
 
 
@@ -439,6 +398,17 @@ class TestHttpClientRetries:
         assert len(responses.calls) == 1
 
 
+def _403(answer: Answer) -> Action:
+    limits = answer.rate_limit
+    if limits.exhausted or limits.retry_after or "rate limit" in answer.detail.lower():
+        return Action.RATE_LIMIT
+    return Action.FORBIDDEN
+
+
+HEADERS_DECIDE_403 = DEFAULT_POLICY.with_statuses({403: _403})
+"""A platform whose 403 is a rate limit when the answer says so (GitHub declares one)."""
+
+
 class TestHttpClientErrors:
     @responses.activate
     def test_401_asks_for_relinking(self) -> None:
@@ -467,7 +437,7 @@ class TestHttpClientErrors:
         headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "9999-12-31T23:59:59-01:00"}
         responses.get(URL, status=403, headers=headers)
         with pytest.raises(RateLimited) as caught:
-            fast_client().get(URL)
+            fast_client().get(URL, policy=HEADERS_DECIDE_403)
         assert caught.value.retry_at == now + MAX_RATE_LIMIT_WAIT
 
     @responses.activate
@@ -494,14 +464,14 @@ class TestHttpClientErrors:
             headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
         )
         with pytest.raises(RateLimited) as caught:
-            fast_client().get(URL)
+            fast_client().get(URL, policy=HEADERS_DECIDE_403)
         assert caught.value.retry_at == datetime.fromtimestamp(reset, UTC)
 
     @responses.activate
     def test_403_with_retry_after_is_rate_limited(self, now: datetime) -> None:
         responses.get(URL, status=403, headers={"retry-after": "90"})
         with pytest.raises(RateLimited) as caught:
-            fast_client().get(URL)
+            fast_client().get(URL, policy=HEADERS_DECIDE_403)
         assert caught.value.retry_at == now + timedelta(seconds=90)
 
     @responses.activate
@@ -513,7 +483,7 @@ class TestHttpClientErrors:
             headers={"x-ratelimit-remaining": "4210"},
         )
         with pytest.raises(RateLimited) as caught:
-            fast_client().get(URL)
+            fast_client().get(URL, policy=HEADERS_DECIDE_403)
         assert caught.value.retry_at == now + timedelta(minutes=1)
 
     @responses.activate

@@ -8,7 +8,7 @@ from typing import Annotated
 import pytest
 from pydantic import AfterValidator, BaseModel, TypeAdapter
 
-from trickle.connectors.base import PlatformError
+from trickle.connectors.errors import PlatformError
 from trickle.connectors.payloads import PlatformTime, parse_payload
 from trickle.core.events import EARLIEST_LIKE_TIME, PLATFORM_CLOCK_SKEW
 

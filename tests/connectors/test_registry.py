@@ -15,9 +15,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from trickle.connectors.base import Tier
 from trickle.connectors.github import GitHubConnector
-from trickle.connectors.quality import missing_rules
+from trickle.connectors.quality import Tier, assess
 from trickle.connectors.registry import (
     ENTRY_POINT_GROUP,
     ConnectorInfo,
@@ -137,6 +136,9 @@ def test_github_is_described_with_its_tier_and_rules() -> None:
         display_name="GitHub",
         tier=Tier.GOLD,
         quality_rules=GitHubConnector.quality_rules,
+        capabilities=("conditional-requests", "like-time", "rate-limit-headers"),
+        not_applicable=("refreshes-credentials",),  # GitHub's tokens do not expire
+        exemptions={},
     )
 
 
@@ -145,7 +147,7 @@ def test_a_registry_of_classes() -> None:
     assert registry.names() == ["github"]
     assert registry.load("github") is GitHubConnector
     [info] = registry.describe()
-    assert info.source == "trickle.connectors.github:GitHubConnector"
+    assert info.source == "trickle.connectors.github.connector:GitHubConnector"
     assert info.available
 
 
@@ -175,9 +177,11 @@ def test_describe_reports_every_broken_plugin_with_its_reason(mixed: Registry) -
         display_name="Orkut",
         tier=Tier.SILVER,
         quality_rules=("links-with-token", "typed-errors"),
-        unmet_rules=missing_rules(Tier.SILVER, ("links-with-token", "typed-errors")),
+        unmet_rules=assess(Tier.SILVER, ("links-with-token", "typed-errors")).unmet,
+        not_applicable=("reads-rate-limits", "like-time", "refreshes-credentials"),
+        exemptions={},
     )
-    assert "like-time" in infos["orkut"].unmet_rules  # a silver claim its rules do not back
+    assert "honours-rate-limits" in infos["orkut"].unmet_rules  # a claim its rules do not back
 
     broken = {name: info for name, info in infos.items() if not info.available}
     assert set(broken) == {"bebo", "hi5", "myspace", "tribe", "vine"}

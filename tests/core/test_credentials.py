@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -27,32 +28,66 @@ from trickle.core.credentials import (
 TOKEN = "ghp_s3cr3tT0kenValue1234567890"
 
 
-def test_sealed_credentials_open_to_the_same_values() -> None:
+def test_sealed_credentials_open_to_the_same_value_whole() -> None:
     box = CredentialBox(Fernet.generate_key())
-    creds = Credentials(token=TOKEN, refresh_token="r-456")
-    assert dict(box.open(box.seal(creds))) == {"token": TOKEN, "refresh_token": "r-456"}
+    creds = Credentials(
+        access_token=TOKEN,
+        refresh_token="r-456",
+        expires_at=datetime(2026, 10, 15, 13, tzinfo=UTC),
+        token_secret="ts-789",
+        token_type="bearer",
+        scopes=("read", "like.read"),
+        extra={"session": "blob-1"},
+    )
+    assert box.open(box.seal(creds)) == creds
+
+
+def test_the_sealed_form_carries_its_format_version() -> None:
+    data = Credentials(access_token=TOKEN).to_json()
+    assert data == {"format": 2, "access_token": TOKEN}
+
+
+def test_credentials_sealed_before_the_typed_form_still_open() -> None:
+    key = Fernet.generate_key()
+    old = Fernet(key).encrypt(json.dumps({"token": TOKEN}).encode())
+    assert CredentialBox(key).open(old) == Credentials(access_token=TOKEN)
+
+
+def test_a_sealed_form_from_a_newer_trickle_is_a_clear_error() -> None:
+    key = Fernet.generate_key()
+    newer = Fernet(key).encrypt(json.dumps({"format": 99, "access_token": TOKEN}).encode())
+    with pytest.raises(SecretKeyError, match="format 99"):
+        CredentialBox(key).open(newer)
+
+
+def test_expiry_is_read_against_a_given_now() -> None:
+    now = datetime(2026, 10, 15, 12, tzinfo=UTC)
+    creds = Credentials(access_token=TOKEN, expires_at=now + timedelta(seconds=45))
+    assert creds.expires_within(60, now)
+    assert not creds.expires_within(30, now)
+    assert not Credentials(access_token=TOKEN).expires_within(60, now)  # no expiry: never
 
 
 def test_a_sealed_token_is_not_readable_in_the_stored_bytes() -> None:
-    sealed = CredentialBox(Fernet.generate_key()).seal(Credentials(token=TOKEN))
+    sealed = CredentialBox(Fernet.generate_key()).seal(Credentials(access_token=TOKEN))
     assert isinstance(sealed, bytes)
     assert TOKEN.encode() not in sealed
 
 
 def test_sealing_twice_gives_different_ciphertexts() -> None:
     box = CredentialBox(Fernet.generate_key())
-    creds = Credentials(token=TOKEN)
+    creds = Credentials(access_token=TOKEN)
     assert box.seal(creds) != box.seal(creds)
 
 
 def test_the_key_may_be_given_as_text() -> None:
     key = Fernet.generate_key()
-    sealed = CredentialBox(key.decode()).seal(Credentials(token=TOKEN))
-    assert CredentialBox(key).open(sealed)["token"] == TOKEN
+    sealed = CredentialBox(key.decode()).seal(Credentials(access_token=TOKEN))
+    assert CredentialBox(key).open(sealed).access_token == TOKEN
 
 
 def test_opening_with_another_key_is_a_secret_key_error_without_the_token() -> None:
-    sealed = CredentialBox(Fernet.generate_key()).seal(Credentials(token=TOKEN))
+    sealed = CredentialBox(Fernet.generate_key()).seal(Credentials(access_token=TOKEN))
     with pytest.raises(
         SecretKeyError, match="cannot be decrypted with the configured secret key"
     ) as caught:
@@ -64,7 +99,7 @@ def test_opening_with_another_key_is_a_secret_key_error_without_the_token() -> N
 
 def test_opening_damaged_bytes_is_a_secret_key_error() -> None:
     box = CredentialBox(Fernet.generate_key())
-    sealed = bytearray(box.seal(Credentials(token=TOKEN)))
+    sealed = bytearray(box.seal(Credentials(access_token=TOKEN)))
     sealed[-5] ^= 0x01
     with pytest.raises(SecretKeyError):
         box.open(bytes(sealed))
@@ -78,8 +113,8 @@ def test_a_key_that_is_not_a_fernet_key_is_refused_with_how_to_make_one(key: str
         CredentialBox(key)
 
 
-def test_repr_and_str_show_the_keys_but_never_a_value() -> None:
-    creds = Credentials({"token": TOKEN}, secret="hunter2")
+def test_repr_and_str_show_the_fields_held_but_never_a_value() -> None:
+    creds = Credentials(access_token=TOKEN, token_secret="hunter2", extra={"pin": "4321"})
     for text in (
         repr(creds),
         str(creds),
@@ -90,30 +125,20 @@ def test_repr_and_str_show_the_keys_but_never_a_value() -> None:
     ):
         assert TOKEN not in text
         assert "hunter2" not in text
-    assert repr(creds) == "Credentials(secret=***, token=***)"
+        assert "4321" not in text
+    assert repr(creds) == "Credentials(access_token=***, token_secret=***, extra.pin=***)"
 
 
 def test_logging_credentials_does_not_log_the_token(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
-        logging.getLogger("trickle.test").info("linking with %s", Credentials(token=TOKEN))
-    assert "token=***" in caplog.text
+        logging.getLogger("trickle.test").info("linking with %s", Credentials(access_token=TOKEN))
+    assert "access_token=***" in caplog.text
     assert TOKEN not in caplog.text
 
 
-def test_credentials_read_like_a_mapping() -> None:
-    creds = Credentials({"token": TOKEN}, user="carol")
-    assert creds["token"] == TOKEN
-    assert set(creds) == {"token", "user"}
-    assert len(creds) == 2
-    assert creds.get("missing") is None
-    with pytest.raises(KeyError):
-        creds["missing"]
-
-
 def test_secret_values_lists_the_non_empty_values_for_redaction() -> None:
-    assert sorted(Credentials(token=TOKEN, user="carol", empty="").secret_values()) == sorted(
-        [TOKEN, "carol"]
-    )
+    creds = Credentials(access_token=TOKEN, refresh_token="", extra={"pin": "4321", "x": ""})
+    assert sorted(creds.secret_values()) == sorted([TOKEN, "4321"])
 
 
 def test_redact_replaces_every_occurrence_of_every_secret() -> None:
@@ -257,7 +282,7 @@ def test_create_key_file_writes_a_usable_key_readable_by_its_owner_only(tmp_path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_key(None, path) == key
     box = CredentialBox(load_key(None, path) or b"")
-    assert box.open(CredentialBox(key).seal(Credentials(token=TOKEN)))["token"] == TOKEN
+    assert box.open(CredentialBox(key).seal(Credentials(access_token=TOKEN))).access_token == TOKEN
 
 
 def test_create_key_file_is_owner_only_even_under_a_permissive_umask(tmp_path: Path) -> None:

@@ -1,14 +1,17 @@
-"""What every connector is: the base class, its poll state and result, and its typed errors.
+"""What every connector is: the base class, and the values passed in and out of a poll.
 
 A connector knows one platform's API and nothing else. It is handed an
-account (with decrypted credentials) and the state its previous poll left,
-and returns the likes it has not returned before plus the new state. Storage,
-scheduling, deduplication and the baseline are the worker's job.
+account (its :class:`~trickle.connectors.session.AccountSession`, which
+carries its credentials and signs every request) and the state its previous
+poll left, and returns the likes it has not returned before plus the new
+state. Storage, scheduling, deduplication and the baseline are the worker's
+job. Most connectors are :class:`~trickle.connectors.rest.RestConnector`
+declarations; this plain base class is for what is not a REST API.
 
-Only five things may come out of a poll: a :class:`PollResult`, or one of
-:class:`AuthExpired`, :class:`RateLimited`, :class:`TransientError`,
-:class:`PlatformError`. The worker treats anything else as a bug in the
-connector and the account as failed, and goes on with the others.
+Only a :class:`PollResult` or one of the typed errors of
+:mod:`trickle.connectors.errors` may come out of a poll. The worker treats
+anything else as a bug in the connector and the account as failed, and goes
+on with the others.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ import abc
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from trickle.core.clock import clock, ensure_utc
+from trickle.connectors.auth import Auth, Bearer
+from trickle.connectors.errors import RateLimitScope
+from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
+from trickle.connectors.quality import Capability, Tier
+from trickle.connectors.ratelimits import RateLimit
+from trickle.connectors.session import AccountSession, SaveCredentials
+from trickle.connectors.settings import ConnectorSettings
+from trickle.core.clock import ensure_utc
 from trickle.core.credentials import Credentials
-from trickle.core.errors import TrickleError
 from trickle.core.events import LikeEvent
 
 if TYPE_CHECKING:
@@ -34,111 +40,6 @@ if TYPE_CHECKING:
 KNOWN_ITEMS_KEPT = 500
 """How many of an account's most recent item ids the poll state remembers."""
 
-MAX_RATE_LIMIT_WAIT = timedelta(hours=24)
-"""The longest a platform's rate limit may park an account (or pause a platform). GitHub's
-windows reset hourly and X's every 15 minutes: a platform asking for more is wrong or hostile,
-and waiting a day at most keeps every wait, jitter added, far inside the calendar."""
-
-
-MiB = 1 << 20
-
-DEFAULT_TIMEOUT_SECONDS = 20.0
-"""How long one connect, or one wait for data, may take by default."""
-DEFAULT_DEADLINE_SECONDS = 60.0
-"""How long one request may take by default, retries and reading the body included."""
-DEFAULT_MAX_RESPONSE_BYTES = 4 * MiB
-"""The most one answer may hold by default, after decompression. GitHub's page of 100 stars
-is about 0.5 MB; a page eight times that size is not a page of likes."""
-MAX_RESPONSE_BYTES_CEILING = 64 * MiB
-"""The highest ``max_response_bytes`` may be set: every poll thread may hold that much."""
-
-
-class ConnectorSettings(BaseModel):
-    """Per-platform settings (``[connectors.NAME]``). Plugins may add keys of their own.
-
-    ``timeout_seconds``, ``deadline_seconds`` and ``max_response_bytes`` bound every HTTP
-    request the connector makes (see :class:`trickle.connectors.http.Limits`).
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    base_url: str | None = None  # None: the platform's real API root
-    min_interval_seconds: int = Field(default=300, ge=1)
-    max_interval_seconds: int = Field(default=3600, ge=1)
-    max_concurrency: int = Field(default=8, ge=1)
-    timeout_seconds: float = Field(default=DEFAULT_TIMEOUT_SECONDS, gt=0, le=3600)
-    deadline_seconds: float = Field(default=DEFAULT_DEADLINE_SECONDS, gt=0, le=3600)
-    max_response_bytes: int = Field(
-        default=DEFAULT_MAX_RESPONSE_BYTES, gt=0, le=MAX_RESPONSE_BYTES_CEILING
-    )
-    page_size: int | None = Field(default=None, ge=1)
-    max_pages: int = Field(default=50, ge=1)
-
-    def extra(self, key: str, default: Any = None) -> Any:
-        """A plugin-specific key from ``[connectors.NAME]``."""
-        return (self.model_extra or {}).get(key, default)
-
-
-class Tier(StrEnum):
-    """Connector quality tiers (after Home Assistant's integration quality scale)."""
-
-    BRONZE = "bronze"
-    SILVER = "silver"
-    GOLD = "gold"
-
-
-# ---------------------------------------------------------------------------
-# Errors: the only ways a poll may fail.
-
-
-class ConnectorError(TrickleError):
-    """Base of the typed errors a connector raises."""
-
-
-class AuthExpired(ConnectorError):
-    """The platform no longer accepts the account's credentials: the user must relink."""
-
-
-def clamp_retry_at(retry_at: datetime, now: datetime | None = None) -> datetime:
-    """``retry_at`` in UTC, but never before ``now`` (default: the clock's) and never more
-    than :data:`MAX_RATE_LIMIT_WAIT` after it; a time whose offset puts it beyond the calendar
-    in UTC (``9999-12-31T23:59:59-01:00``) counts as far away. Naive times are taken as UTC."""
-    now = ensure_utc(now or clock.now())
-    latest = now + MAX_RATE_LIMIT_WAIT
-    try:
-        when = ensure_utc(retry_at)
-    except OverflowError:
-        return latest if retry_at.year > now.year else now
-    return min(max(when, now), latest)
-
-
-class RateLimited(ConnectorError):
-    """The platform asked us to wait until ``retry_at``; nothing is lost by waiting.
-
-    ``retry_at`` is clamped (:func:`clamp_retry_at`): never in the past and at most
-    :data:`MAX_RATE_LIMIT_WAIT` ahead, whatever a platform or a connector asks for.
-    ``scope`` says whose budget ran out: ``"account"`` (only this account's
-    token waits) or ``"app"`` (the whole platform pauses for every account).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        retry_at: datetime,
-        scope: Literal["account", "app"] = "account",
-    ) -> None:
-        super().__init__(message)
-        self.retry_at = clamp_retry_at(retry_at)
-        self.scope = scope
-
-
-class TransientError(ConnectorError):
-    """A failure worth retrying later: timeouts, connection resets, 5xx."""
-
-
-class PlatformError(ConnectorError):
-    """The platform answered something we cannot use (a malformed payload, an unexpected status)."""
-
 
 # ---------------------------------------------------------------------------
 # Values passed in and out of a poll.
@@ -146,21 +47,34 @@ class PlatformError(ConnectorError):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who an account is on its platform: the permanent id and the current handle."""
+    """Who an account is on its platform: the permanent id and the current handle.
+
+    ``platform_user_id`` must be unique across every host of the platform (on a platform of
+    many servers, a global id: the account's URI, a DID), since it keys the account and the
+    creator identity it claims. ``host`` is the account's server (its origin,
+    ``https://mastodon.social``) on such platforms, else None.
+    """
 
     platform_user_id: str
     handle: str
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AccountRef:
-    """The account a poll acts for."""
+    """The account a poll acts for; every request for it goes through ``session``."""
 
     id: int
     platform_user_id: str
     handle: str
-    credentials: Credentials
     linked_at: datetime
+    session: AccountSession
+    host: str | None = None
+
+    @property
+    def credentials(self) -> Credentials:
+        """The account's credentials as they are now (for connectors that are not HTTP)."""
+        return self.session.credentials
 
 
 @dataclass(frozen=True)
@@ -226,13 +140,18 @@ class PollState:
 
 @dataclass(frozen=True)
 class PollResult:
-    """What a poll found: the new likes, the state to store, and a hint for the next poll."""
+    """What a poll found: the new likes, the state to store, and a hint for the next poll.
+
+    ``requests`` and ``rate_limit`` are what the account's session counted and read; the
+    worker takes them from the session itself, whatever a connector says here.
+    """
 
     events: list[LikeEvent]
     state: PollState
     next_poll_hint: timedelta | None = None
     requests: int = 0
     not_modified: bool = False
+    rate_limit: RateLimit | None = None
 
 
 @dataclass(frozen=True)
@@ -275,23 +194,37 @@ def _all_since(events: list[LikeEvent], since: datetime) -> bool:
 class Connector(abc.ABC):
     """Base class of every platform connector; see ``docs/writing-a-connector.md``.
 
-    Subclasses set the class attributes and implement :meth:`identify` and
-    :meth:`poll`. All HTTP goes through ``self.http`` (a shared
-    :class:`~trickle.connectors.http.HttpClient`), so tests can stand in for
-    the platform with ``responses`` and every connector gets timeouts,
-    retries and rate-limit parsing.
+    Subclasses set the class attributes and implement :meth:`identify` and :meth:`poll`.
+    Every request goes through the account's session (:meth:`session` makes one), so tests
+    can stand in for the platform with ``responses`` and every connector gets the HTTP
+    layer's limits, retries, rate-limit reading, auth and redaction.
     """
 
     name: ClassVar[str]
     """Registry key and the ``platform`` of every event: ``"github"``."""
     display_name: ClassVar[str]
     default_base_url: ClassVar[str]
-    """The real API root, used unless ``[connectors.NAME] base_url`` says otherwise."""
+    """The real API root, used unless the account's host or ``[connectors.NAME] base_url``
+    says otherwise."""
+    settings_model: ClassVar[type[ConnectorSettings]] = ConnectorSettings
+    """The model of ``[connectors.NAME]``: :class:`ConnectorSettings`, or a subclass with the
+    platform's own keys."""
+    auth: ClassVar[Auth] = Bearer()
+    """How requests prove whose they are (see :mod:`trickle.connectors.auth`)."""
+    error_policy: ClassVar[ErrorPolicy] = DEFAULT_POLICY
+    """What the platform's answers mean (see :mod:`trickle.connectors.policy`)."""
+    multi_host: ClassVar[bool] = False
+    """True when each account lives on a server of its own (Mastodon, Bluesky)."""
     default_page_size: ClassVar[int] = 100
     tier: ClassVar[Tier] = Tier.BRONZE
     quality_rules: ClassVar[tuple[str, ...]] = ()
     """The rules of ``docs/connectors.md`` this connector meets, by id."""
-    rate_limit_scope: ClassVar[Literal["account", "app"]] = "account"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    """What the platform offers (like times, conditional requests...), whatever the connector
+    does: rules about a capability the platform lacks do not apply."""
+    exemptions: ClassVar[Mapping[str, str]] = {}
+    """Exemptible rules the connector does not meet, each with the reason."""
+    rate_limit_scope: ClassVar[RateLimitScope] = "account"
     """Whose budget a platform rate limit counts: each token's, or the whole app's."""
 
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
@@ -300,17 +233,46 @@ class Connector(abc.ABC):
 
     @property
     def base_url(self) -> str:
-        """API root without a trailing slash."""
+        """API root without a trailing slash (for accounts without a host of their own)."""
         return (self.settings.base_url or self.default_base_url).rstrip("/")
+
+    def base_url_for(self, host: str | None) -> str:
+        """The API root for an account on ``host`` (its origin), or :attr:`base_url`."""
+        return host.rstrip("/") if host else self.base_url
 
     @property
     def page_size(self) -> int:
         """Items requested per page."""
         return self.settings.page_size or self.default_page_size
 
+    def session(
+        self,
+        credentials: Credentials,
+        *,
+        host: str | None = None,
+        save: SaveCredentials | None = None,
+        until: float | None = None,
+    ) -> AccountSession:
+        """A session for an account holding ``credentials`` on ``host``; ``save`` stores
+        renewed credentials before they are used (the worker's; None: kept in the session);
+        no request of it runs past ``until`` (``time.monotonic()`` seconds; None: no budget
+        but each request's own deadline)."""
+        return AccountSession(
+            http=self.http,
+            platform=self.name,
+            auth=self.auth,
+            settings=self.settings,
+            credentials=credentials,
+            base_url=self.base_url_for(host),
+            policy=self.error_policy,
+            rate_limit_scope=self.rate_limit_scope,
+            save=save,
+            until=until,
+        )
+
     @abc.abstractmethod
-    def identify(self, credentials: Credentials) -> Identity:
-        """Ask the platform who ``credentials`` belong to (used when linking)."""
+    def identify(self, session: AccountSession) -> Identity:
+        """Ask the platform who the session's credentials belong to (used when linking)."""
 
     @abc.abstractmethod
     def poll(self, account: AccountRef, state: PollState) -> PollResult:

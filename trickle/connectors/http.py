@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import email.utils
 import heapq
 import itertools
 import logging
@@ -36,9 +35,8 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import Enum
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -52,25 +50,30 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from trickle import __version__
-from trickle.connectors.base import (
-    DEFAULT_DEADLINE_SECONDS,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUT_SECONDS,
+from trickle.connectors.errors import (
     AuthExpired,
-    ConnectorSettings,
+    Forbidden,
     PlatformError,
     RateLimited,
+    RateLimitScope,
     TransientError,
     clamp_retry_at,
 )
-from trickle.core.clock import clock, ensure_utc, iso_utc
+from trickle.connectors.policy import DEFAULT_POLICY, Action, Answer, ErrorPolicy
+from trickle.connectors.ratelimits import parse_rate_limit
+from trickle.connectors.settings import (
+    DEFAULT_DEADLINE_SECONDS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT_SECONDS,
+    ConnectorSettings,
+)
+from trickle.core.clock import clock, iso_utc
 from trickle.core.credentials import contains_secret, redact
 from trickle.core.text import printable
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"trickle/{__version__} (+https://github.com/trickle-pay/trickle)"
-DEFAULT_RETRY_AFTER = timedelta(seconds=60)
 ERROR_BODY_BYTES = 64 * 1024
 """The most read of an error answer's body: enough for its message, which is all trickle uses."""
 MAX_ETAG_LENGTH = 256
@@ -78,155 +81,6 @@ MAX_ETAG_LENGTH = 256
 DETAIL_LENGTH = 200
 """The longest platform error message quoted in an error."""
 _READ_CHUNK = 64 * 1024
-_EPOCH_THRESHOLD = 1_000_000_000  # larger reset values are Unix times, smaller ones deltas
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """A platform's rate-limit state as read from one response's headers."""
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset_at: datetime | None = None
-    retry_after: datetime | None = None
-
-    @property
-    def exhausted(self) -> bool:
-        """True when the platform says no request is left in this window."""
-        return self.remaining is not None and self.remaining <= 0
-
-    def wait_until(self, now: datetime) -> datetime:
-        """When to try again: Retry-After, else the window's reset, else a minute from now;
-        never before ``now`` nor more than ``MAX_RATE_LIMIT_WAIT`` after it."""
-        return clamp_retry_at(self.retry_after or self.reset_at or now + DEFAULT_RETRY_AFTER, now)
-
-
-def _header(headers: Mapping[str, str], *names: str) -> str | None:
-    lowered = {k.lower(): v for k, v in headers.items()}
-    for name in names:
-        value = lowered.get(name.lower())
-        if value is not None and str(value).strip():
-            return str(value).strip()
-    return None
-
-
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(float(value))
-    except (ValueError, OverflowError):  # "abc", "inf", "1e400"
-        return None
-
-
-_LATEST = datetime.max.replace(tzinfo=UTC)
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-def _in_utc(parsed: datetime) -> datetime:
-    """``parsed`` in UTC (naive: taken as UTC); beyond the calendar in UTC, its nearest end."""
-    try:
-        return ensure_utc(parsed)
-    except OverflowError:  # 9999-12-31T23:59:59-01:00, 0001-01-01T00:00:00+01:00
-        return _LATEST if parsed.year == _LATEST.year else _EARLIEST
-
-
-def _after(now: datetime, seconds: int) -> datetime:
-    """``seconds`` after ``now``, or the calendar's end when that lies beyond it."""
-    try:
-        return now + timedelta(seconds=seconds)
-    except OverflowError:
-        return _LATEST if seconds > 0 else _EARLIEST
-
-
-def parse_reset(value: str | None, now: datetime) -> datetime | None:
-    """Read a reset time: Unix seconds, seconds from now, ISO 8601 or an HTTP date.
-
-    Never raises: a value it cannot read is None, and a time beyond the calendar (year
-    99999, an offset past 9999-12-31) reads as the calendar's end. The time is as the
-    platform gave it; :func:`~trickle.connectors.base.clamp_retry_at` decides how long
-    trickle actually waits.
-    """
-    if value is None:
-        return None
-    number = _int(value) if re.fullmatch(r"\d+(\.\d+)?", value) else None
-    if number is not None:
-        if number < _EPOCH_THRESHOLD:
-            return _after(now, number)
-        try:
-            return datetime.fromtimestamp(number, UTC)
-        except (OverflowError, OSError, ValueError):  # beyond year 9999
-            return _LATEST
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    return _in_utc(parsed)
-
-
-def parse_rate_limit(headers: Mapping[str, str], now: datetime | None = None) -> RateLimit:
-    """Read ``x-ratelimit-*``, ``x-rate-limit-*``, ``RateLimit*`` and ``Retry-After`` headers.
-
-    Never raises, whatever the header values (see :func:`parse_reset`).
-    """
-    now = now or clock.now()
-    limit = _int(_header(headers, "x-ratelimit-limit", "x-rate-limit-limit", "ratelimit-limit"))
-    remaining = _int(
-        _header(headers, "x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining")
-    )
-    reset = parse_reset(
-        _header(headers, "x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset"), now
-    )
-    combined = _header(headers, "ratelimit")  # IETF draft: "limit=100, remaining=0, reset=30"
-    if combined:
-        fields = dict(re.findall(r"(\w+)\s*=\s*([^,;\s]+)", combined))
-        limit = limit if limit is not None else _int(fields.get("limit"))
-        remaining = remaining if remaining is not None else _int(fields.get("remaining"))
-        if reset is None and "reset" in fields:
-            reset = _after(now, _int(fields["reset"]) or 0)
-    retry_after = parse_reset(_header(headers, "retry-after"), now)
-    return RateLimit(limit=limit, remaining=remaining, reset_at=reset, retry_after=retry_after)
-
-
-class Forbidden(PlatformError):
-    """A 403 that is not a rate limit: the credentials lack a permission the poll needs."""
-
-
-class Action(Enum):
-    """What an HTTP status means for a poll."""
-
-    OK = "ok"
-    NOT_MODIFIED = "not_modified"
-    REAUTH = "reauth"  # AuthExpired
-    RATE_LIMIT = "rate_limit"  # RateLimited
-    FORBIDDEN = "forbidden"  # RateLimited if the headers say so, else PlatformError
-    RETRY_LATER = "retry_later"  # TransientError
-    FAIL = "fail"  # PlatformError
-
-
-DEFAULT_STATUS_POLICY: Mapping[int, Action] = {
-    200: Action.OK,
-    201: Action.OK,
-    204: Action.OK,
-    304: Action.NOT_MODIFIED,
-    401: Action.REAUTH,
-    403: Action.FORBIDDEN,
-    408: Action.RETRY_LATER,
-    429: Action.RATE_LIMIT,
-}
-"""Status -> action; 5xx not listed here is RETRY_LATER, anything else FAIL."""
-
-
-def action_for(status: int, policy: Mapping[int, Action] = DEFAULT_STATUS_POLICY) -> Action:
-    """Look ``status`` up in ``policy``."""
-    if status in policy:
-        return policy[status]
-    if status >= 500:
-        return Action.RETRY_LATER
-    return Action.FAIL
 
 
 # ---------------------------------------------------------------------------
@@ -566,31 +420,86 @@ class HttpClient:
         etag: str | None = None,
         timeout: float | None = None,
         secrets: list[str] | None = None,
-        policy: Mapping[int, Action] = DEFAULT_STATUS_POLICY,
-        rate_limit_scope: Literal["account", "app"] = "account",
+        policy: ErrorPolicy = DEFAULT_POLICY,
+        rate_limit_scope: RateLimitScope = "account",
+        auth: requests.auth.AuthBase | None = None,
+        observer: Observer | None = None,
+        until: float | None = None,
     ) -> requests.Response:
-        """GET ``url`` within :attr:`limits` and turn every failure into a typed connector error.
-
-        Returns the response for 2xx and 304 with its body read (``response.content``, at most
-        ``limits.max_bytes``). ``If-None-Match: etag`` is sent when ``etag`` is one
-        :func:`safe_etag` accepts, and the response's ``ETag`` header is left only if it is one
-        too. ``secrets`` are redacted from any message. ``timeout`` overrides the limits' for
-        this call. Errors: the deadline passed, or retries ran out on connection trouble or a
-        5xx -> :class:`TransientError`; a body over the cap, a body that does not decode, a
-        request that cannot be sent -> :class:`PlatformError`; statuses as ``policy`` says.
-        """
+        """GET ``url``: :meth:`request` with ``If-None-Match: etag`` when ``etag`` is one
+        :func:`safe_etag` accepts; the response's ``ETag`` header is left only if it is one
+        too."""
         secrets = list(secrets or [])
         send_headers = dict(headers or {})
         conditional = safe_etag(etag, secrets)
         if conditional:
             send_headers["If-None-Match"] = conditional
-        response, attempts = self._fetch(
-            "GET", url, params, send_headers, timeout or self.limits.timeout, secrets, policy
+        response = self.request(
+            "GET",
+            url,
+            params=params,
+            headers=send_headers,
+            timeout=timeout,
+            secrets=secrets,
+            policy=policy,
+            rate_limit_scope=rate_limit_scope,
+            auth=auth,
+            observer=observer,
+            until=until,
         )
-        self._raise_for_status(response, secrets, policy, rate_limit_scope, attempts)
         tag = response.headers.get("ETag")
         if tag is not None and safe_etag(tag, secrets) is None:
             del response.headers["ETag"]
+        return response
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        secrets: list[str] | None = None,
+        policy: ErrorPolicy = DEFAULT_POLICY,
+        rate_limit_scope: RateLimitScope = "account",
+        auth: requests.auth.AuthBase | None = None,
+        observer: Observer | None = None,
+        until: float | None = None,
+    ) -> requests.Response:
+        """Send ``method url`` within :attr:`limits` and turn every failure into a typed
+        connector error.
+
+        Returns the response for the statuses ``policy`` accepts, with its body read
+        (``response.content``, at most ``limits.max_bytes``). ``data`` is sent form-encoded;
+        ``auth`` signs the request (the auth layer's, never the operator's netrc).
+        ``secrets`` are redacted from any message. ``timeout`` overrides the limits' for
+        this call. ``observer`` is told of every attempt and of the final answer, whatever
+        its status. ``until`` (a ``time.monotonic()`` value) ends the request sooner than its
+        own deadline would, for a caller with a budget of its own (a whole poll). Errors: the
+        deadline passed, or retries (of GET and HEAD only) ran out on
+        connection trouble or a 5xx -> :class:`TransientError`; a body over the cap, a body
+        that does not decode, a request that cannot be sent -> :class:`PlatformError`;
+        statuses as ``policy`` says.
+        """
+        secrets = list(secrets or [])
+        response, attempts = self._fetch(
+            method,
+            url,
+            params,
+            data,
+            dict(headers or {}),
+            auth,
+            timeout or self.limits.timeout,
+            secrets,
+            policy,
+            observer,
+            until,
+        )
+        if observer is not None:
+            observer.answered(response)
+        self._raise_for_status(response, secrets, policy, rate_limit_scope, attempts)
         return response
 
     def _fetch(
@@ -598,15 +507,22 @@ class HttpClient:
         method: str,
         url: str,
         params: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | None,
         headers: Mapping[str, str],
+        auth: requests.auth.AuthBase | None,
         timeout: float,
         secrets: list[str],
-        policy: Mapping[int, Action],
+        policy: ErrorPolicy,
+        observer: Observer | None,
+        until: float | None,
     ) -> tuple[requests.Response, int]:
         """Send until an answer is read whole or there is no point retrying; returns the last
         answer and the attempts made. Everything, back-off included, ends by the deadline."""
         limits = self.limits
-        deadline = time.monotonic() + limits.deadline
+        start = time.monotonic()
+        deadline = start + limits.deadline
+        if until is not None and until < deadline:
+            deadline = until  # the caller's budget ends first: it is this request's deadline
         retry = self._retry
         attempts = 0
         watch = _WATCHDOG.start(deadline)
@@ -614,8 +530,10 @@ class HttpClient:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise _past_deadline(method, url, secrets, limits, attempts)
+                    raise _past_deadline(method, url, secrets, deadline - start, attempts)
                 attempts += 1
+                if observer is not None:
+                    observer.sent()
                 wait = min(timeout, left)
                 failure: Exception
                 try:
@@ -623,7 +541,9 @@ class HttpClient:
                         method,
                         url,
                         params=params,
+                        data=data,
                         headers=headers,
+                        auth=auth,
                         timeout=(wait, wait),
                         stream=True,
                         allow_redirects=False,
@@ -635,8 +555,8 @@ class HttpClient:
                         f"{_where(method, url, secrets)}: {type(exc).__name__}{_problem(exc)}"
                     ) from None
                 else:
-                    action = action_for(response.status_code, policy)
-                    trouble = _read_body(response, action, limits, secrets)
+                    wanted = policy.wants_body(response.status_code)
+                    trouble = _read_body(response, wanted, limits, secrets)
                     if trouble is None:
                         if not retry.is_retry(method, response.status_code):
                             return response, attempts
@@ -648,7 +568,7 @@ class HttpClient:
                         continue
                     failure = trouble
                 if watch.expired or time.monotonic() >= deadline:
-                    raise _past_deadline(method, url, secrets, limits, attempts)
+                    raise _past_deadline(method, url, secrets, deadline - start, attempts)
                 later = _increment(retry, method, url, error=_as_urllib3_error(failure))
                 if later is None or not _back_off(later, deadline):
                     raise TransientError(
@@ -664,26 +584,29 @@ class HttpClient:
         response: requests.Response,
         *,
         secrets: list[str],
-        policy: Mapping[int, Action] = DEFAULT_STATUS_POLICY,
-        rate_limit_scope: Literal["account", "app"] = "account",
+        policy: ErrorPolicy = DEFAULT_POLICY,
+        rate_limit_scope: RateLimitScope = "account",
     ) -> None:
-        """Raise the typed error ``policy`` assigns to the response's status, if any."""
+        """Raise the typed error ``policy`` assigns to the response, if any."""
         self._raise_for_status(response, secrets, policy, rate_limit_scope, 1)
 
     def _raise_for_status(
         self,
         response: requests.Response,
         secrets: list[str],
-        policy: Mapping[int, Action],
-        rate_limit_scope: Literal["account", "app"],
+        policy: ErrorPolicy,
+        rate_limit_scope: RateLimitScope,
         attempts: int,
     ) -> None:
-        action = action_for(response.status_code, policy)
-        if action in (Action.OK, Action.NOT_MODIFIED):
+        if policy.wants_body(response.status_code):
             return
         now = clock.now()
-        where = _where(response.request.method or "GET", response.url, secrets)
         detail = _error_detail(response, secrets)
+        limits = parse_rate_limit(response.headers, now)
+        action = policy.action(Answer(response, limits, detail))
+        if action in (Action.OK, Action.NOT_MODIFIED):
+            return
+        where = _where(response.request.method or "GET", response.url, secrets)
         status = f"{response.status_code}{' ' + detail if detail else ''}"
         if action is Action.REAUTH:
             raise AuthExpired(
@@ -691,12 +614,10 @@ class HttpClient:
             )
         if action is Action.RETRY_LATER:
             raise TransientError(f"{where}: {status}{_attempts(attempts)}")
-        limits = parse_rate_limit(response.headers, now)
-        if action is Action.RATE_LIMIT or (
-            action is Action.FORBIDDEN
-            and (limits.exhausted or limits.retry_after or "rate limit" in detail.lower())
-        ):
-            retry_at = limits.wait_until(now)
+        if action is Action.RATE_LIMIT:
+            retry_at = clamp_retry_at(
+                _retry_at_in_body(response, policy, now) or limits.wait_until(now), now
+            )
             raise RateLimited(
                 f"{where}: {status}: rate limited until {iso_utc(retry_at)}",
                 retry_at,
@@ -707,6 +628,28 @@ class HttpClient:
         if 300 <= response.status_code < 400:
             status += " (a redirect: not followed)"
         raise PlatformError(f"{where}: {status}")
+
+
+class Observer(Protocol):
+    """Told what one request did: every attempt sent, and the answer it ended with."""
+
+    def sent(self) -> None:
+        """One attempt went out (a retry counts again)."""
+
+    def answered(self, response: requests.Response) -> None:
+        """The request ended with ``response`` (whatever its status)."""
+
+
+def _retry_at_in_body(
+    response: requests.Response, policy: ErrorPolicy, now: datetime
+) -> datetime | None:
+    """When a rate-limit answer's body says to try again, if the policy reads bodies."""
+    if policy.retry_at_in_body is None:
+        return None
+    try:
+        return policy.retry_at_in_body(response.json(), now)
+    except (ValueError, RecursionError, TypeError, KeyError, AttributeError):
+        return None
 
 
 _REQUEST_PROBLEMS: Mapping[type[Exception], str] = {
@@ -727,14 +670,13 @@ def _problem(exc: requests.RequestException) -> str:
 
 
 def _read_body(
-    response: requests.Response, action: Action, limits: Limits, secrets: list[str]
+    response: requests.Response, wanted: bool, limits: Limits, secrets: list[str]
 ) -> requests.RequestException | None:
     """Read the body into ``response.content``, streamed and within the cap; returns a failure
     worth retrying (the connection broke) or None. An answer the caller will use that is over
     the cap, or that does not decode, is a :class:`PlatformError`. Of an error answer only
     :data:`ERROR_BODY_BYTES` are kept, for its message. A body not read to its end is closed
     with its connection, never handed back to the pool half read."""
-    wanted = action in (Action.OK, Action.NOT_MODIFIED)
     cap = limits.max_bytes if wanted else min(limits.max_bytes, ERROR_BODY_BYTES)
     encoding = response.headers.get("Content-Encoding", "").strip().lower()
     length = response.headers.get("Content-Length", "").strip()
@@ -824,12 +766,12 @@ def _back_off(retry: Retry, deadline: float) -> bool:
 
 
 def _past_deadline(
-    method: str, url: str, secrets: list[str], limits: Limits, attempts: int
+    method: str, url: str, secrets: list[str], seconds: float, attempts: int
 ) -> TransientError:
     tries = f"{attempts} attempt{'' if attempts == 1 else 's'}"
     return TransientError(
         f"{_where(method, url, secrets)}: no complete answer within the "
-        f"{limits.deadline:g} s deadline ({tries})"
+        f"{max(0.0, seconds):.3g} s deadline ({tries})"
     )
 
 

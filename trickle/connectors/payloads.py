@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, AwareDatetime, TypeAdapter, ValidationError
 
-from trickle.connectors.base import PlatformError
+from trickle.connectors.errors import PlatformError
 from trickle.core.clock import clock
 from trickle.core.events import checked_like_time
 from trickle.core.text import printable

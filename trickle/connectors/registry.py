@@ -12,9 +12,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
-from trickle.connectors.base import Connector, Tier
-from trickle.connectors.quality import missing_rules
+from trickle.connectors.base import Connector
+from trickle.connectors.quality import Tier, assess
+from trickle.connectors.settings import ConnectorSettingsError, load_connector_settings
 from trickle.core.errors import TrickleError
 
 ENTRY_POINT_GROUP = "trickle.connectors"
@@ -39,6 +41,16 @@ class ConnectorInfo:
     tier: Tier | None = None
     quality_rules: tuple[str, ...] = ()
     unmet_rules: tuple[str, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    not_applicable: tuple[str, ...] = ()
+    """Rules of the tier about something the platform does not offer."""
+    exemptions: Mapping[str, str] | None = None
+    problems: tuple[str, ...] = ()
+    """Quality declarations that do not stand (unknown rules, bad exemptions)."""
+    missing_settings: tuple[str, ...] = ()
+    """``[connectors.NAME]`` keys the connector needs that are not set."""
+    settings_error: str | None = None
+    """Why ``[connectors.NAME]`` is refused, when it is."""
     error: str | None = None
 
 
@@ -101,8 +113,11 @@ class Registry:
             self._loaded[name] = cls
             return cls
 
-    def describe(self) -> list[ConnectorInfo]:
-        """Try to load every connector and report each one's state."""
+    def describe(
+        self, tables: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> list[ConnectorInfo]:
+        """Try to load every connector and report each one's state; with the ``[connectors]``
+        ``tables`` of the settings, also what each still needs from the operator."""
         infos = []
         for name in self.names():
             source = _source(self._targets[name])
@@ -111,6 +126,17 @@ class Registry:
             except ConnectorUnavailable as exc:
                 infos.append(ConnectorInfo(name, source, available=False, error=str(exc)))
                 continue
+            assessment = assess(cls.tier, cls.quality_rules, cls.capabilities, cls.exemptions)
+            missing: tuple[str, ...] = ()
+            settings_error = None
+            if tables is not None:
+                try:
+                    settings = load_connector_settings(
+                        cls.settings_model, dict(tables.get(name) or {}), platform=name
+                    )
+                    missing = tuple(settings.missing())
+                except ConnectorSettingsError as exc:
+                    settings_error = str(exc)
             infos.append(
                 ConnectorInfo(
                     name,
@@ -119,7 +145,13 @@ class Registry:
                     display_name=getattr(cls, "display_name", name),
                     tier=cls.tier,
                     quality_rules=tuple(cls.quality_rules),
-                    unmet_rules=missing_rules(cls.tier, cls.quality_rules),
+                    unmet_rules=assessment.unmet,
+                    capabilities=tuple(sorted(c.value for c in cls.capabilities)),
+                    not_applicable=tuple(assessment.not_applicable),
+                    exemptions=dict(assessment.exempt),
+                    problems=assessment.problems,
+                    missing_settings=missing,
+                    settings_error=settings_error,
                 )
             )
         return infos

@@ -1,10 +1,13 @@
-"""Linked accounts' tokens: encrypted at rest, redacted everywhere else.
+"""Linked accounts' credentials: one typed value, encrypted at rest, redacted everywhere else.
 
-Tokens are sealed with Fernet (from ``cryptography``) under the operator's
-key, which comes from ``TRICKLE_SECRET_KEY`` or a key file that ``trickle
-init`` creates readable only by its owner. In memory a token lives in a
-:class:`Credentials` mapping whose ``repr`` never shows a value, so a token
-cannot reach a log line or an error message by accident.
+:class:`Credentials` holds whatever a platform hands out for an account: an
+access token, a refresh token and when the access token expires (OAuth 2),
+a token secret (OAuth 1.0a), the scopes granted, and anything a platform adds
+(``extra``). It is sealed as a whole, in a versioned JSON form, with Fernet
+(from ``cryptography``) under the operator's key, which comes from
+``TRICKLE_SECRET_KEY`` or a key file that ``trickle init`` creates readable
+only by its owner. Its ``repr`` never shows a value, so a token cannot reach a
+log line or an error message by accident.
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from trickle.core.clock import ensure_utc
 from trickle.core.errors import TrickleError
 
 
@@ -26,31 +33,94 @@ class SecretKeyError(TrickleError):
     """No usable key to encrypt or decrypt credentials."""
 
 
-class Credentials(Mapping[str, str]):
-    """What a connector needs to act for an account (``{"token": ...}``), never printed."""
+@dataclass(frozen=True, repr=False)
+class Credentials:
+    """What trickle holds to act for an account on its platform, never printed."""
 
-    __slots__ = ("_values",)
+    access_token: str | None = None
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+    """When ``access_token`` stops working (None: it does not expire, or nobody said)."""
+    token_secret: str | None = None
+    """OAuth 1.0a's token secret."""
+    token_type: str | None = None
+    scopes: tuple[str, ...] = ()
+    extra: Mapping[str, str] = field(default_factory=dict)
+    """Whatever else a platform hands out for the account (a session blob, a DID...); every
+    value counts as a secret."""
 
-    def __init__(self, values: Mapping[str, str] | None = None, **kwargs: str) -> None:
-        self._values = dict(values or {}, **kwargs)
+    FORMAT: ClassVar[int] = 2
+    """The version of the sealed JSON form; format 1 was ``{"token": ...}``."""
 
-    def __getitem__(self, key: str) -> str:
-        return self._values[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
+    def __post_init__(self) -> None:
+        if self.expires_at is not None:
+            object.__setattr__(self, "expires_at", ensure_utc(self.expires_at))
+        object.__setattr__(self, "scopes", tuple(self.scopes))
+        object.__setattr__(self, "extra", dict(self.extra))
 
     def __repr__(self) -> str:
-        return "Credentials(" + ", ".join(f"{k}=***" for k in sorted(self._values)) + ")"
+        shown = [name for name in _SECRET_FIELDS if getattr(self, name)]
+        shown += [f"extra.{key}" for key in sorted(self.extra)]
+        expiry = f", expires_at={self.expires_at.isoformat()}" if self.expires_at else ""
+        return "Credentials(" + ", ".join(f"{n}=***" for n in shown) + expiry + ")"
 
     __str__ = __repr__
 
     def secret_values(self) -> list[str]:
-        """The raw values, for redacting them from text that might echo them."""
-        return [v for v in self._values.values() if v]
+        """Every secret value held, for redacting them from text that might echo them."""
+        values = [getattr(self, name) for name in _SECRET_FIELDS]
+        return [v for v in (*values, *self.extra.values()) if v]
+
+    def expires_within(self, seconds: float, now: datetime) -> bool:
+        """True when the access token has an expiry and it is less than ``seconds`` away."""
+        return self.expires_at is not None and (self.expires_at - now).total_seconds() < seconds
+
+    def changed(self, **changes: Any) -> Credentials:
+        """These credentials with some fields replaced."""
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """The sealed form: a JSON object with the format version and the fields set."""
+        data: dict[str, Any] = {"format": self.FORMAT}
+        for name in (*_SECRET_FIELDS, "token_type"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        if self.expires_at is not None:
+            data["expires_at"] = self.expires_at.isoformat()
+        if self.scopes:
+            data["scopes"] = list(self.scopes)
+        if self.extra:
+            data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Credentials:
+        """Read the sealed form of any format this trickle knows (format 1: ``{"token": t}``)."""
+        version = data.get("format", 1)
+        if version == 1:
+            return cls(access_token=_text(data.get("token")))
+        if version != cls.FORMAT:
+            raise SecretKeyError(
+                f"stored credentials are in format {version!r}, which this trickle does not "
+                "know (were they written by a newer trickle?)"
+            )
+        expires = data.get("expires_at")
+        return cls(
+            access_token=_text(data.get("access_token")),
+            refresh_token=_text(data.get("refresh_token")),
+            expires_at=datetime.fromisoformat(expires) if isinstance(expires, str) else None,
+            token_secret=_text(data.get("token_secret")),
+            token_type=_text(data.get("token_type")),
+            scopes=tuple(str(s) for s in data.get("scopes") or ()),
+            extra={str(k): str(v) for k, v in (data.get("extra") or {}).items()},
+        )
+
+
+_SECRET_FIELDS = ("access_token", "refresh_token", "token_secret")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def key_fingerprint(key: bytes | str) -> str:
@@ -76,18 +146,23 @@ class CredentialBox:
             ) from None
 
     def seal(self, credentials: Credentials) -> bytes:
-        """Encrypt credentials for storage."""
-        return self._fernet.encrypt(json.dumps(dict(credentials), sort_keys=True).encode())
+        """Encrypt credentials for storage, as a whole."""
+        return self._fernet.encrypt(json.dumps(credentials.to_json(), sort_keys=True).encode())
 
     def open(self, sealed: bytes) -> Credentials:
         """Decrypt stored credentials; a wrong key is a clear error, not a traceback."""
         try:
-            return Credentials(json.loads(self._fernet.decrypt(sealed)))
+            data = json.loads(self._fernet.decrypt(sealed))
         except InvalidToken:
             raise SecretKeyError(
                 "stored credentials cannot be decrypted with the configured secret key "
                 "(was TRICKLE_SECRET_KEY or the key file changed?)"
             ) from None
+        except ValueError:
+            raise SecretKeyError("stored credentials are not trickle's sealed JSON") from None
+        if not isinstance(data, dict):
+            raise SecretKeyError("stored credentials are not trickle's sealed JSON")
+        return Credentials.from_json(data)
 
 
 def load_key(secret_key: str | None, key_file: Path) -> bytes | None:

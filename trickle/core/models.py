@@ -144,7 +144,14 @@ class LinkedAccount(Base):
     platform: Mapped[str] = mapped_column(String(50))
     platform_user_id: Mapped[str] = mapped_column(String(200))
     handle: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str | None] = mapped_column(String(300))
+    """The account's server, as an origin (``https://mastodon.social``), on platforms where every
+    account lives on a server of its own; None elsewhere. ``platform_user_id`` is unique across
+    all of a platform's servers (a global id such as an account URI or a DID)."""
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    credentials_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped on every write of ``credentials``: a renewal is saved only over the version it
+    renewed, so it never overwrites credentials that changed meanwhile."""
     key_id: Mapped[str | None] = mapped_column(String(32))
     """Which secret key sealed ``credentials`` (its fingerprint): an account whose key is not
     the configured one is known to be unreadable, rather than found out by failing."""
@@ -160,6 +167,24 @@ class LinkedAccount(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OAuthApp(Base):
+    """An OAuth app trickle holds on one server of a platform (Mastodon registers one per
+    server): its client id and its secret, sealed like an account's credentials."""
+
+    __tablename__ = "oauth_apps"
+    __table_args__ = (UniqueConstraint("platform", "host", "redirect_uri"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(50))
+    host: Mapped[str] = mapped_column(String(300))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(300))
+    client_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(32))
+    scopes: Mapped[str] = mapped_column(String(500))
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Creator(Base):

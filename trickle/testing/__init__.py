@@ -3,7 +3,7 @@
 - :mod:`trickle.testing.fakeplatform`: serve a made-up or imitated platform
   API on 127.0.0.1, with latency injection and a log that catches two
   requests for one account overlapping.
-- :mod:`trickle.testing.fake_github`: GitHub's starring API, as the demo,
+- :mod:`trickle.connectors.github.fake`: GitHub's starring API, as the demo,
   the end-to-end tests and the benchmarks use it.
 - :mod:`trickle.testing.contract`: the contract suite every connector must
   pass (needs pytest, so it is imported only when one of its names is first

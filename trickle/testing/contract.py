@@ -58,19 +58,14 @@ import pytest
 from trickle.connectors.base import (
     KNOWN_ITEMS_KEPT,
     AccountRef,
-    AuthExpired,
     Connector,
-    ConnectorError,
-    ConnectorSettings,
     Identity,
-    PlatformError,
     PollResult,
     PollState,
-    RateLimited,
-    Tier,
 )
+from trickle.connectors.errors import AuthExpired, ConnectorError, PlatformError, RateLimited
 from trickle.connectors.http import HttpClient, Limits
-from trickle.connectors.quality import QUALITY_SCALE, rules_for
+from trickle.connectors.quality import QUALITY_SCALE, Tier, assess, rules_for
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.events import LikeEvent
@@ -306,20 +301,22 @@ class ConnectorContract:
             **platform.settings_extra(),
             **settings,
         }
-        connector_settings = ConnectorSettings(**values)
+        connector_settings = self.connector_class.settings_model(**values)
         # As App.connector() does: the settings' limits on a shared client.
         http = _CLIENT.with_limits(Limits.of(connector_settings))
         return self.connector_class(connector_settings, http)
 
     @staticmethod
-    def account_ref(account: ContractAccount, linked_at: datetime) -> AccountRef:
+    def account_ref(
+        account: ContractAccount, linked_at: datetime, connector: Connector
+    ) -> AccountRef:
         """The :class:`AccountRef` the worker would pass for ``account``."""
         return AccountRef(
             id=1,
             platform_user_id=account.platform_user_id,
             handle=account.handle,
-            credentials=account.credentials,
             linked_at=linked_at,
+            session=connector.session(account.credentials),
         )
 
     @staticmethod
@@ -350,7 +347,7 @@ class ConnectorContract:
         state: PollState,
     ) -> PollResult:
         """Poll and check everything every poll result must satisfy."""
-        result = connector.poll(self.account_ref(account, state.linked_at), state)
+        result = connector.poll(self.account_ref(account, state.linked_at, connector), state)
         assert isinstance(result, PollResult), (
             f"poll returned {type(result).__name__}, not PollResult"
         )
@@ -389,9 +386,11 @@ class ConnectorContract:
     ) -> None:
         """Make ``call`` for ``account``: ``identify``, or a baseline ``poll``."""
         if call is Call.POLL:
-            connector.poll(self.account_ref(account, linked_at), PollState(linked_at=linked_at))
+            connector.poll(
+                self.account_ref(account, linked_at, connector), PollState(linked_at=linked_at)
+            )
         else:
-            connector.identify(account.credentials)
+            connector.identify(connector.session(account.credentials))
 
     @staticmethod
     def assert_no_secrets(error: BaseException, account: ContractAccount) -> None:
@@ -452,11 +451,14 @@ class ConnectorContract:
             "default_base_url is the real API root, over HTTPS"
         )
         assert isinstance(cls.tier, Tier), f"tier must be a trickle Tier, not {cls.tier!r}"
-        known = {rule for rules in QUALITY_SCALE.values() for rule in rules}
-        unknown = sorted(set(cls.quality_rules) - known)
-        assert not unknown, f"unknown quality rules {unknown} (see docs/connectors.md)"
-        missing = [rule for rule in rules_for(cls.tier) if rule not in cls.quality_rules]
-        assert not missing, f"tier {cls.tier.value} needs rules {missing} too"
+        assessment = assess(cls.tier, cls.quality_rules, cls.capabilities, cls.exemptions)
+        assert not assessment.problems, (
+            f"the quality declarations do not stand: {'; '.join(assessment.problems)} "
+            "(see docs/connectors.md)"
+        )
+        assert not assessment.unmet, (
+            f"tier {cls.tier.value} needs rules {list(assessment.unmet)} too"
+        )
         assert cls.rate_limit_scope in ("account", "app"), "rate_limit_scope is account or app"
 
     # -- linking -------------------------------------------------------------
@@ -466,10 +468,11 @@ class ConnectorContract:
     ) -> None:
         """``identify`` says who the credentials belong to, by the platform's permanent id."""
         if self._claims("links-with-token"):
-            assert set(account.credentials) == {"token"}, (
-                "links-with-token is claimed: the account must link with Credentials(token=...)"
+            token = account.credentials.access_token or ""
+            assert account.credentials == Credentials(access_token=token), (
+                "links-with-token is claimed: the account must link with a token alone"
             )
-        identity = connector.identify(account.credentials)
+        identity = connector.identify(connector.session(account.credentials))
         assert isinstance(identity, Identity), f"identify returned {type(identity).__name__}"
         expected = Identity(account.platform_user_id, account.handle)
         assert identity == expected, f"identify returned {identity}, expected {expected}"
@@ -654,7 +657,7 @@ class ConnectorContract:
         state = self.poll(connector, account, PollState(linked_at=now)).state
         platform.revoke(account)
         with pytest.raises(AuthExpired) as caught:
-            connector.poll(self.account_ref(account, now), state)
+            connector.poll(self.account_ref(account, now, connector), state)
         self.assert_no_secrets(caught.value, account)
 
     def test_revoked_credentials_raise_auth_expired_on_identify(
@@ -663,7 +666,7 @@ class ConnectorContract:
         """401 when linking is :class:`AuthExpired` too, and says nothing of the token."""
         platform.revoke(account)
         with pytest.raises(AuthExpired) as caught:
-            connector.identify(account.credentials)
+            connector.identify(connector.session(account.credentials))
         self.assert_no_secrets(caught.value, account)
 
     def test_rate_limits_raise_rate_limited(

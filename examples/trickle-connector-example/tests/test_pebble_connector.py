@@ -20,17 +20,12 @@ from trickle_connector_example import PebbleConnector
 from trickle_connector_example.fake import FakePebble, PebblePost
 
 from trickle.cli import main
-from trickle.connectors.base import (
-    AccountRef,
-    AuthExpired,
-    ConnectorSettings,
-    Identity,
-    PollState,
-    RateLimited,
-    Tier,
-)
+from trickle.connectors.base import AccountRef, Identity, PollState
+from trickle.connectors.errors import AuthExpired, RateLimited
 from trickle.connectors.http import HttpClient
+from trickle.connectors.quality import Tier
 from trickle.connectors.registry import Registry
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 
@@ -65,8 +60,8 @@ def account() -> AccountRef:
         id=7,
         platform_user_id="u_8f14e45f",
         handle="ada",
-        credentials=Credentials(token=KEY),
         linked_at=LINKED_AT,
+        session=pebble().session(Credentials(access_token=KEY)),
     )
 
 
@@ -77,7 +72,9 @@ def test_identify_reads_the_permanent_uid() -> None:
         json=fixture("me.json"),
         match=[matchers.header_matcher({"Authorization": f"Bearer {KEY}"})],
     )
-    assert pebble().identify(Credentials(token=KEY)) == Identity("u_8f14e45f", "ada")
+    assert pebble().identify(pebble().session(Credentials(access_token=KEY))) == Identity(
+        "u_8f14e45f", "ada"
+    )
 
 
 @responses.activate
@@ -159,7 +156,7 @@ def test_slow_down_waits_for_retry_after() -> None:
 def test_invalid_key_asks_for_relinking_without_showing_the_key() -> None:
     responses.get(f"{API}/me", status=401, json=fixture("error_401_invalid_key.json"))
     with pytest.raises(AuthExpired, match="relink") as caught:
-        pebble().identify(Credentials(token=KEY))
+        pebble().identify(pebble().session(Credentials(access_token=KEY)))
     assert KEY not in str(caught.value)
 
 

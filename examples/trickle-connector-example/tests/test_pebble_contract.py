@@ -70,7 +70,9 @@ class PebbleContractPlatform(ContractPlatform):
         key = f"pbk_{uuid.uuid4().hex}"
         username = f"member-{key[4:12]}"
         member = self.fake.add_member(username, key)
-        return ContractAccount(Credentials(token=key), member.uid, username, {"username": username})
+        return ContractAccount(
+            Credentials(access_token=key), member.uid, username, {"username": username}
+        )
 
     def add_like(self, account: ContractAccount, key: int, liked_at: datetime) -> str:
         """The member bookmarks pebble ``pb_<key>``, written by one of a few authors."""
@@ -102,7 +104,7 @@ class PebbleContractPlatform(ContractPlatform):
 
     def request_count(self, account: ContractAccount) -> int | None:
         """FakePlatform counts requests per Authorization header."""
-        return self.fake.requests[f"Bearer {account.credentials['token']}"]
+        return self.fake.requests[f"Bearer {account.credentials.access_token}"]
 
 
 @pytest.fixture(scope="module")

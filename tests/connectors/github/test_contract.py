@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from trickle.connectors.github import GitHubConnector
+from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.core.credentials import Credentials
 from trickle.testing.contract import (
     QUALITY_SCALE,
@@ -21,10 +22,9 @@ from trickle.testing.contract import (
     ContractPlatform,
     Malformed,
 )
-from trickle.testing.fake_github import FakeGitHub, FakeRepo
 from trickle.testing.fakeplatform import FakeResponse, Request
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "connectors.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "connectors.md"
 
 HTML_ERROR_PAGE = """<!DOCTYPE html>
 <html><head><title>Unicorn! &middot; GitHub</title></head>
@@ -83,7 +83,9 @@ class GitHubContractPlatform(ContractPlatform):
         token = f"ghp_{uuid.uuid4().hex}"
         login = f"contract-{token[4:12]}"
         user = self.fake.add_user(login, token)
-        return ContractAccount(Credentials(token=token), str(user.id), login, {"login": login})
+        return ContractAccount(
+            Credentials(access_token=token), str(user.id), login, {"login": login}
+        )
 
     def add_like(self, account: ContractAccount, key: int, liked_at: datetime) -> str:
         """The account stars repository ``key`` (owned by one of a few makers)."""
@@ -115,7 +117,7 @@ class GitHubContractPlatform(ContractPlatform):
 
     def request_count(self, account: ContractAccount) -> int | None:
         """FakeGitHub counts requests per Authorization header."""
-        return self.fake.requests[f"Bearer {account.credentials['token']}"]
+        return self.fake.requests[f"Bearer {account.credentials.access_token}"]
 
 
 class TestGitHubContract(ConnectorContract):

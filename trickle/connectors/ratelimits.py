@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from requests.structures import CaseInsensitiveDict
+
 from trickle.connectors.errors import clamp_retry_at
 from trickle.core.clock import clock, ensure_utc
 
@@ -53,10 +55,17 @@ class RateLimit:
         return self.remaining <= max(1, int(self.limit * reserve))
 
 
+def _lowered(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """Headers looked up case-insensitively: requests' own headers already are."""
+    if isinstance(headers, CaseInsensitiveDict):
+        return headers
+    return {k.lower(): v for k, v in headers.items()}
+
+
 def _header(headers: Mapping[str, str], *names: str) -> str | None:
-    lowered = {k.lower(): v for k, v in headers.items()}
+    """The first of ``names`` (lower case) with a non-blank value in ``headers``."""
     for name in names:
-        value = lowered.get(name.lower())
+        value = headers.get(name)
         if value is not None and str(value).strip():
             return str(value).strip()
     return None
@@ -125,6 +134,7 @@ def parse_rate_limit(headers: Mapping[str, str], now: datetime | None = None) ->
     Never raises, whatever the header values (see :func:`parse_reset`).
     """
     now = now or clock.now()
+    headers = _lowered(headers)
     limit = _int(_header(headers, "x-ratelimit-limit", "x-rate-limit-limit", "ratelimit-limit"))
     remaining = _int(
         _header(headers, "x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining")

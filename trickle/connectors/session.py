@@ -100,6 +100,8 @@ class AccountSession:
         (the credentials go with every request)."""
         if "://" not in path:
             return self.base_url + (path if path.startswith("/") else "/" + path)
+        if path.startswith(self.base_url + "/"):
+            return path
         target, home = urlsplit(urljoin(self.base_url + "/", path)), urlsplit(self.base_url)
         if (target.scheme, target.netloc) != (home.scheme, home.netloc):
             raise PlatformError(

@@ -86,7 +86,7 @@ class State:
     verbose: bool = False
     log_format: LogFormat | None = None
     _settings: Settings | None = None
-    _app: Any = None
+    _app: App | None = None
 
     @property
     def settings(self) -> Settings:
@@ -985,7 +985,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         error(exc)
         return 1
     except SQLAlchemyError as exc:
-        detail = str(exc.orig) if getattr(exc, "orig", None) is not None else str(exc)
+        orig = getattr(exc, "orig", None)
+        detail = str(orig) if orig is not None else str(exc)
         error(detail.splitlines()[0] if detail else type(exc).__name__, label="database error")
         return 1
     except OSError as exc:

@@ -82,7 +82,7 @@ def _details(formatter: logging.Formatter, record: logging.LogRecord) -> dict[st
     return details
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StderrHandler(logging.StreamHandler[TextIO]):
     """Writes to whatever ``sys.stderr`` is when a record comes (rich's progress display
     and test captures replace it), not to the one there was when logging was configured."""
 

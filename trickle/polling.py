@@ -48,6 +48,7 @@ from trickle.connectors.session import AccountSession, SaveCredentials
 from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock, iso_utc
 from trickle.core.credentials import Credentials, SecretKeyError, redact
+from trickle.core.db import rowcount
 from trickle.core.ingest import ingest_poll
 from trickle.core.models import AccountStatus, LinkedAccount, User
 from trickle.core.owners import new_owner, owner_is_dead
@@ -164,7 +165,7 @@ def with_jitter(seconds: float, jitter: float, rng: random.Random) -> timedelta:
 
 def failure_backoff(failures: int, base: int, cap: int) -> int:
     """Seconds to wait after the ``failures``-th failure in a row: base, 2 base, 4 base... cap."""
-    return min(cap, base * 2 ** max(0, min(failures - 1, 30)))
+    return min(cap, base * (1 << max(0, min(failures - 1, 30))))
 
 
 class RateBudget:
@@ -291,7 +292,7 @@ class Poller:
                     synchronize_session=False
                 )
             )
-            return result.rowcount or 0
+            return rowcount(result)
 
     def reclaim_dead(self) -> int:
         """Free leases held by worker processes on this host that no longer exist."""
@@ -310,7 +311,7 @@ class Poller:
                 .values(lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False)
             )
-            return result.rowcount or 0
+            return rowcount(result)
 
     # -- one poll ----------------------------------------------------------
 
@@ -328,15 +329,15 @@ class Poller:
             return _replace(
                 base, status="lease_lost", error="the account is leased to another worker"
             )
-        session: AccountSession | None = None
+        reach: AccountSession | None = None
 
         def secrets() -> list[str]:
-            return session.secrets if session is not None else []
+            return reach.secrets if reach is not None else []
 
         try:
             connector = self.app.connector(account.platform)
             credentials = self.app.box.open(account.credentials)
-            session = connector.session(
+            reach = connector.session(
                 credentials,
                 host=account.host,
                 save=self._saver(account),
@@ -352,14 +353,14 @@ class Poller:
                 platform_user_id=account.platform_user_id,
                 handle=account.handle,
                 linked_at=account.linked_at,
-                session=session,
+                session=reach,
                 host=account.host,
             )
             result = connector.poll(ref, state)
             if not isinstance(result, PollResult):
                 raise PlatformError(f"connector returned {type(result).__name__}, not PollResult")
             # What was sent and read is the session's to say, not the connector's.
-            result = replace(result, requests=session.requests, rate_limit=session.rate_limit)
+            result = replace(result, requests=reach.requests, rate_limit=reach.rate_limit)
         except AuthExpired as exc:
             return self._record_failure(account, base, "auth_expired", redact(str(exc), secrets()))
         except RateLimited as exc:
@@ -423,19 +424,21 @@ class Poller:
         def save(old: Credentials, new: Credentials) -> None:
             box = self.app.box
             with self.app.db.session() as session:
-                written = session.execute(
-                    update(_accounts)
-                    .where(
-                        _accounts.c.id == account.id,
-                        _accounts.c.lease_owner == self.owner,
-                        _accounts.c.credentials_version == version[0],
+                written = rowcount(
+                    session.execute(
+                        update(_accounts)
+                        .where(
+                            _accounts.c.id == account.id,
+                            _accounts.c.lease_owner == self.owner,
+                            _accounts.c.credentials_version == version[0],
+                        )
+                        .values(
+                            credentials=box.seal(new),
+                            key_id=box.key_id,
+                            credentials_version=version[0] + 1,
+                        )
                     )
-                    .values(
-                        credentials=box.seal(new),
-                        key_id=box.key_id,
-                        credentials_version=version[0] + 1,
-                    )
-                ).rowcount
+                )
             if written != 1:
                 log.error(
                     "%s account %s: renewed credentials could not be stored (its lease or its "
@@ -574,7 +577,7 @@ class Poller:
                 **values,
             },
         )
-        if result.rowcount != 1:
+        if rowcount(result) != 1:
             raise LeaseLost(account_id)
 
     # -- `trickle poll` ----------------------------------------------------

@@ -295,11 +295,13 @@ def credentials_from_token(
     if not isinstance(refresh, str) or not refresh:
         refresh = previous.refresh_token if previous is not None else None
     expires_at = None
-    lifetime = token.get("expires_in")
-    if isinstance(lifetime, str) and lifetime.strip().isdigit():
-        lifetime = int(lifetime)
-    believable = isinstance(lifetime, int) and not isinstance(lifetime, bool)
-    if believable and 0 < lifetime <= MAX_TOKEN_LIFETIME.total_seconds():
+    given = token.get("expires_in")
+    lifetime: int | None = None
+    if isinstance(given, str) and given.strip().isdigit():
+        lifetime = int(given)
+    elif isinstance(given, int) and not isinstance(given, bool):
+        lifetime = given
+    if lifetime is not None and 0 < lifetime <= MAX_TOKEN_LIFETIME.total_seconds():
         expires_at = now + timedelta(seconds=lifetime)
     scope = token.get("scope")
     if isinstance(scope, str):

@@ -313,11 +313,11 @@ class _Session(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
-        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
+        self._environment: dict[tuple[str, str], Any] = {}
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
+    ) -> Any:
         if proxies or verify is not None or cert is not None:
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(str(url))
@@ -708,7 +708,7 @@ def _read_body(
     body = b"".join(chunks)
     if complete:
         response._content = body
-        response._content_consumed = True
+        response._content_consumed = True  # type: ignore[attr-defined]  # requests' own, unstubbed
         response.close()  # read to its end: the connection goes back to the pool
         return None
     response.close()
@@ -719,7 +719,7 @@ def _read_body(
             f"(max_response_bytes)"
         )
     response._content = body[:cap]
-    response._content_consumed = True
+    response._content_consumed = True  # type: ignore[attr-defined]  # requests' own, unstubbed
     return None
 
 

@@ -16,7 +16,11 @@ from typing import Any
 
 from trickle.connectors.base import Connector
 from trickle.connectors.quality import Tier, assess
-from trickle.connectors.settings import ConnectorSettingsError, load_connector_settings
+from trickle.connectors.settings import (
+    ConnectorSettings,
+    ConnectorSettingsError,
+    load_connector_settings,
+)
 from trickle.core.errors import TrickleError
 
 ENTRY_POINT_GROUP = "trickle.connectors"
@@ -114,7 +118,7 @@ class Registry:
             return cls
 
     def describe(
-        self, tables: Mapping[str, Mapping[str, Any]] | None = None
+        self, tables: Mapping[str, Mapping[str, Any] | ConnectorSettings] | None = None
     ) -> list[ConnectorInfo]:
         """Try to load every connector and report each one's state; with the ``[connectors]``
         ``tables`` of the settings, also what each still needs from the operator."""
@@ -132,7 +136,7 @@ class Registry:
             if tables is not None:
                 try:
                     settings = load_connector_settings(
-                        cls.settings_model, dict(tables.get(name) or {}), platform=name
+                        cls.settings_model, tables.get(name), platform=name
                     )
                     missing = tuple(settings.missing())
                 except ConnectorSettingsError as exc:

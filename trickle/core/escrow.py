@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trickle.core.clock import clock
-from trickle.core.db import insert
+from trickle.core.db import insert, rowcount
 from trickle.core.errors import TrickleError
 from trickle.core.ledger import AccountKind, ensure_account, post
 from trickle.core.models import Creator, Share, ShareState, User
@@ -141,10 +141,12 @@ def expire_reserved(session: Session, now: datetime | None = None) -> ExpiryResu
             .group_by(Share.currency)
         )
     }
-    count = session.execute(
-        update(Share)
-        .where(*due)
-        .values(state=ShareState.RETURNED.value, resolved_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return ExpiryResult(shares=count or 0, returned_minor=totals)
+    count = rowcount(
+        session.execute(
+            update(Share)
+            .where(*due)
+            .values(state=ShareState.RETURNED.value, resolved_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return ExpiryResult(shares=count, returned_minor=totals)

@@ -59,7 +59,8 @@ def split_baseline(
     it is baseline there; on later polls it is new, since paging stops at
     known items.
     """
-    after, before = [], []
+    after: list[LikeEvent] = []
+    before: list[LikeEvent] = []
     for event in events:
         if event.liked_at is not None:
             (after if event.liked_at >= linked_at else before).append(event)

@@ -111,7 +111,8 @@ def _available_not_negative(session: Session) -> list[tuple[Any, ...]]:
         )
         .where(balances.c.user_id.is_(None), reserved.c.reserved > 0)
     )
-    return list(session.execute(stmt.limit(SAMPLE))) + list(session.execute(orphan.limit(SAMPLE)))
+    rows = [*session.execute(stmt.limit(SAMPLE)), *session.execute(orphan.limit(SAMPLE))]
+    return [tuple(row) for row in rows]
 
 
 def _shares_plus_fee_is_spend(session: Session) -> list[tuple[Any, ...]]:

@@ -177,7 +177,7 @@ def wallet_balances(
     )
     if user_ids is not None:
         stmt = stmt.where(LedgerAccount.user_id.in_(user_ids))
-    return {(u, c): int(total) for u, c, total in session.execute(stmt)}
+    return {(u, c): int(total) for u, c, total in session.execute(stmt) if u is not None}
 
 
 def reserved_amounts(

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trickle.core.credentials import CredentialBox, SecretKeyError
+from trickle.core.db import rowcount
 from trickle.core.models import AccountStatus, LinkedAccount
 
 BACKFILL_BATCH = 500
@@ -111,4 +112,4 @@ def retire_other_keys(session: Session, key_id: str) -> int:
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result)

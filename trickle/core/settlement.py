@@ -225,12 +225,13 @@ def rank_key_sql(period_index: int, user_id: Any, flattr_id: Any) -> ColumnEleme
         + (user_id % p) * literal(SPLIT_MUL_USER, BigInteger) % p
         + literal(period_index % SPLIT_PRIME * SPLIT_MUL_PERIOD % SPLIT_PRIME, BigInteger)
     ) % p
-    return mixed * mixed % p
+    key: ColumnElement[int] = mixed * mixed % p
+    return key
 
 
 def counted_flattrs(
     where: ColumnElement[bool], period: Period, unclaimed: UnclaimedPolicy
-) -> Select[Any]:
+) -> Select[int, int, int, int | None, int]:
     """Flattrs matching ``where`` that take a share: not the liker's own content
     (and, under the "skip" policy, only for creators who have joined)."""
     conditions = [

@@ -246,6 +246,7 @@ class FakeGitHub(FakePlatform):
             return self._answer(user, request, FakeResponse(304, b"", headers))
         start = (page - 1) * per_page
         chunk = stars[start : start + per_page]
+        body: list[dict[str, object]]
         if star_json:
             body = [
                 {"starred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "repo": repo.payload()}

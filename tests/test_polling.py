@@ -899,6 +899,62 @@ def test_a_spent_app_wide_budget_pauses_its_platform_while_the_others_go_on(
     assert held_leases(app) == []
 
 
+def test_a_platform_whose_budget_is_nearly_spent_is_slowed_before_it_refuses(
+    make_app: AppFactory, fake: FakeGitHub
+) -> None:
+    """The rate limit is read on every answer, not only on a 429: when a successful poll
+    leaves 2 % of the window or less, the platform (an app-wide budget) is not asked again
+    until the window resets, and no request is spent on a refusal."""
+    app = make_app(AppWideGitHub)
+    alice = link(app, fake, "alice", platform="github-app")
+    carol = link(app, fake, "carol", platform="github-app")
+    Poller(app).poll_now()  # baselines
+    clock.advance(timedelta(hours=1))
+    set_account(app, carol, next_poll_at=clock.now() + timedelta(minutes=10))
+    fake.users["alice"].used = 4_950  # of 5,000: 50 left after this answer, 1 %
+    star(fake, "alice", 1)
+    star(fake, "carol", 2)
+    reset = datetime.fromtimestamp(int(clock.now().timestamp()) // 3600 * 3600 + 3600, UTC)
+
+    worker = Worker(app, threads=4)
+    try:
+        assert worker.tick() == 1
+        assert worker.drain(timeout=60)
+        assert stored(app) == [("alice", "1")]  # the poll itself succeeded
+        assert worker.poller.budget.paused_until("github-app", clock.now()) == reset
+        assert account(app, alice).next_poll_at >= reset
+        carol_requests = fake.requests[key(fake, "carol")]
+
+        clock.advance(timedelta(minutes=15))  # carol is due, and the platform was not refused
+        assert worker.tick() == 0
+        assert fake.requests[key(fake, "carol")] == carol_requests
+
+        clock.set(reset + seconds(1), frozen=True)
+        assert worker.tick() == 2
+        assert worker.drain(timeout=60)
+    finally:
+        worker.shutdown(grace=10)
+    assert stored(app) == [("alice", "1"), ("carol", "2")]
+
+
+def test_an_account_whose_own_budget_is_nearly_spent_waits_for_its_reset(
+    make_app: AppFactory, fake: FakeGitHub
+) -> None:
+    app = make_app()
+    alice = link(app, fake, "alice")
+    Poller(app).poll_now()
+    clock.advance(timedelta(hours=1))
+    fake.users["alice"].used = 4_990
+    star(fake, "alice", 1)
+    reset = datetime.fromtimestamp(int(clock.now().timestamp()) // 3600 * 3600 + 3600, UTC)
+
+    (outcome,) = Poller(app).poll_now()
+
+    assert outcome.status == "ok"
+    assert account(app, alice).next_poll_at >= reset
+    assert Worker(app).poller.budget.paused_until("github", clock.now()) is None
+
+
 # ---------------------------------------------------------------------------
 # `trickle poll`: every account now, in the worker's pool
 

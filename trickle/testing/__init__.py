@@ -5,6 +5,9 @@
   requests for one account overlapping.
 - :mod:`trickle.connectors.github.fake`: GitHub's starring API, as the demo,
   the end-to-end tests and the benchmarks use it.
+- :mod:`trickle.testing.wire`: the contract suite's HTTP client, which records every
+  request a connector sends and can rewrite the answers (an HTML page, truncated JSON,
+  a 503, a spent rate limit).
 - :mod:`trickle.testing.contract`: the contract suite every connector must
   pass (needs pytest, so it is imported only when one of its names is first
   used: ``from trickle.testing import ConnectorContract``).
@@ -23,11 +26,21 @@ if TYPE_CHECKING:
         ConnectorContract,
         ContractAccount,
         ContractPlatform,
+        CredentialStore,
         Malformed,
+        Unreadable,
     )
 
 _CONTRACT_NAMES = frozenset(
-    {"Call", "ConnectorContract", "ContractAccount", "ContractPlatform", "Malformed"}
+    {
+        "Call",
+        "ConnectorContract",
+        "ContractAccount",
+        "ContractPlatform",
+        "CredentialStore",
+        "Malformed",
+        "Unreadable",
+    }
 )
 
 __all__ = [
@@ -36,11 +49,13 @@ __all__ = [
     "ConnectorContract",
     "ContractAccount",
     "ContractPlatform",
+    "CredentialStore",
     "FakePlatform",
     "FakeResponse",
     "Malformed",
     "RawAnswer",
     "Request",
+    "Unreadable",
 ]
 
 

@@ -3,9 +3,15 @@
 A connector's tests subclass :class:`ConnectorContract`, name the connector
 class, and provide one fixture, ``platform``, that yields a
 :class:`ContractPlatform`: a small adapter that can stage accounts, likes and
-failures on a fake (or mocked) copy of the platform's API. The suite then
+the failures only the platform can stage (revoked credentials, rate limits,
+a missing or mistyped field) on a fake (or mocked) copy of the platform's
+API. The suite builds the connector and every account's session itself, on
+its own HTTP client (:class:`~trickle.testing.wire.TappedHttpClient`), so it
+counts every request the connector sends and breaks answers itself: an HTML
+error page or truncated JSON instead of a real answer, a 503 that echoes the
+credentials, a successful answer saying the rate limit is spent. It then
 checks, through the public connector API only (``identify``, ``poll``,
-:class:`PollState`, :class:`PollResult`):
+:class:`PollState`, :class:`PollResult`, the account's session):
 
 - the connector declares a name, a tier and quality rules that back the tier;
 - ``identify`` returns the platform's permanent user id and handle;
@@ -19,14 +25,24 @@ checks, through the public connector API only (``identify``, ``poll``,
   that compares ids instead of using the known-item set fails;
 - a poll from a far-future cursor returns nothing (see
   :meth:`ConnectorContract.far_future_state`);
-- paging stops after ``max_pages``;
+- paging stops after ``max_pages``; every poll costs exactly the requests it
+  needs, and every request goes through the account's session;
 - the poll state survives the JSON round trip the worker stores it through;
 - 401 -> :class:`AuthExpired`, 429 (and any other rate-limit answer the
-  platform uses) -> :class:`RateLimited`, and malformed payloads (missing
-  field, wrong type, HTML error page, truncated JSON) -> :class:`PlatformError`,
-  never a raw exception;
+  platform uses) -> :class:`RateLimited`, 5xx -> :class:`TransientError`,
+  malformed payloads (missing field, wrong type, HTML error page, truncated
+  JSON) -> :class:`PlatformError`, an error inside a 200 (for platforms whose
+  error policy reads one) -> the typed error it means; never a raw exception;
+- the rate-limit state of a successful answer reaches the worker (when the
+  connector claims ``reads-rate-limits``);
+- expired credentials are renewed, saved, and only then used, and a refused
+  refresh is :class:`AuthExpired` (when it claims ``refreshes-credentials``);
 - no credential value ever appears in an error message, the stored state or
   an event.
+
+A check about a platform capability (like times, conditional requests,
+rate-limit headers, expiring tokens) runs when the connector declares the
+capability and claims the rule (see :mod:`trickle.connectors.quality`).
 
 Usage (see ``docs/writing-a-connector.md``)::
 
@@ -46,12 +62,14 @@ from __future__ import annotations
 import abc
 import json
 import re
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import count
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+from weakref import WeakKeyDictionary
 
 import pytest
 
@@ -63,12 +81,29 @@ from trickle.connectors.base import (
     PollResult,
     PollState,
 )
-from trickle.connectors.errors import AuthExpired, ConnectorError, PlatformError, RateLimited
-from trickle.connectors.http import HttpClient, Limits
-from trickle.connectors.quality import QUALITY_SCALE, Tier, assess, rules_for
+from trickle.connectors.errors import (
+    AuthExpired,
+    ConnectorError,
+    PlatformError,
+    RateLimited,
+    TransientError,
+)
+from trickle.connectors.http import Limits
+from trickle.connectors.quality import QUALITY_SCALE, RULES_BY_ID, Tier, assess, rules_for
+from trickle.connectors.session import AccountSession
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.events import LikeEvent
+from trickle.testing.wire import (
+    Exchange,
+    Rewrite,
+    Tap,
+    TappedHttpClient,
+    html_error_page,
+    spent_rate_limit,
+    truncated_json,
+    unavailable,
+)
 
 __all__ = [
     "QUALITY_SCALE",
@@ -76,31 +111,49 @@ __all__ = [
     "ConnectorContract",
     "ContractAccount",
     "ContractPlatform",
+    "CredentialStore",
     "Malformed",
+    "Saved",
+    "Unreadable",
     "item_key",
     "rules_for",
 ]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
-_CLIENT = HttpClient(retries=1, backoff_factor=0)
-"""The suite's HTTP client: one retry, no back-off; each connector gets a view of it."""
+E = TypeVar("E", bound=ConnectorError)
+
+_CLIENTS: WeakKeyDictionary[Connector, TappedHttpClient] = WeakKeyDictionary()
+"""The suite's HTTP client of each connector :meth:`ConnectorContract.make_connector` built."""
 
 # ---------------------------------------------------------------------------
 # What a connector's tests provide.
 
 
 class Malformed(StrEnum):
-    """The ways a platform answer can be broken; each must end in :class:`PlatformError`."""
+    """The ways the platform's adapter breaks a field of an answer (the suite cannot: it does
+    not know the fields); each must end in :class:`PlatformError` naming the field."""
 
     MISSING_FIELD = "missing-field"
     """A field the connector reads is absent (in the first item, for lists)."""
     WRONG_TYPE = "wrong-type"
     """A field the connector reads has the wrong JSON type (a string for a number, ...)."""
+
+
+class Unreadable(StrEnum):
+    """The ways the suite breaks a successful answer itself; each must end in
+    :class:`PlatformError`."""
+
     HTML_ERROR_PAGE = "html-error-page"
     """Status 200, ``Content-Type: text/html``, an HTML error page as the body."""
     TRUNCATED_JSON = "truncated-json"
     """The real JSON body cut off half way, still labelled ``application/json``."""
+
+
+_UNREADABLE: Mapping[Unreadable, Rewrite] = {
+    Unreadable.HTML_ERROR_PAGE: html_error_page,
+    Unreadable.TRUNCATED_JSON: truncated_json,
+}
 
 
 class Call(StrEnum):
@@ -132,6 +185,10 @@ class ContractPlatform(abc.ABC):
     :class:`~trickle.testing.fakeplatform.FakePlatform` on 127.0.0.1, or
     ``responses`` callbacks) and tells the suite where that stand-in is.
     Every method acts on one account only; other accounts keep working.
+    What the suite can do itself (count requests, serve an HTML page,
+    truncated JSON or a 5xx, say the rate limit is spent) it does not ask.
+    The last two methods are optional: only connectors whose platform needs
+    them implement them.
     """
 
     @property
@@ -158,7 +215,8 @@ class ContractPlatform(abc.ABC):
 
     @abc.abstractmethod
     def revoke(self, account: ContractAccount) -> None:
-        """From now on the platform answers the account's requests with 401."""
+        """From now on the platform answers the account's requests with 401 (and refuses to
+        renew its credentials, where it renews them)."""
 
     @abc.abstractmethod
     def rate_limit(self, account: ContractAccount, until: datetime, status: int) -> None:
@@ -166,15 +224,52 @@ class ContractPlatform(abc.ABC):
         limited, try again at ``until``" with HTTP ``status`` (429, or e.g. 403 for GitHub)."""
 
     @abc.abstractmethod
-    def malform(self, account: ContractAccount, kind: Malformed, call: Call) -> str | None:
-        """From now on the platform breaks its answer to ``call`` for the account as ``kind``
-        says; return the name of the broken field for the field kinds (the error message must
-        name it), else None."""
+    def malform(self, account: ContractAccount, kind: Malformed, call: Call) -> str:
+        """From now on the platform breaks a field of its successful answers to ``call`` for
+        the account as ``kind`` says; return the name of the broken field (the error message
+        must name it)."""
 
-    def request_count(self, account: ContractAccount) -> int | None:
-        """Requests the platform has received for the account so far, or None if it cannot
-        tell (then the suite checks paging by the likes returned only)."""
-        return None
+    def expire_access_token(self, account: ContractAccount) -> None:
+        """For platforms whose access tokens expire (``Capability.EXPIRING_TOKENS``): from now
+        on the platform refuses every access token it has issued to the account so far, as
+        expired (401), while its current refresh token still renews them. The suite needs it
+        to check ``refreshes-credentials``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot expire an access token")
+
+    def error_in_body(self, account: ContractAccount, call: Call) -> type[ConnectorError]:
+        """For platforms that report errors inside a successful answer (Flickr's ``{"stat":
+        "fail"}``, read by the connector's ``error_policy.error_in_body``): from now on the
+        platform answers ``call`` for the account with status 200 and such an error; return
+        the typed error it means (:class:`ConnectorError` when any will do)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot put an error in a 200")
+
+
+def _implements(platform: ContractPlatform, method: str) -> bool:
+    return getattr(type(platform), method) is not getattr(ContractPlatform, method)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One call of a session's ``save``: the credentials it held, the renewed ones, and how
+    many requests the connector had sent when they were saved."""
+
+    old: Credentials
+    new: Credentials
+    after: int
+
+
+class CredentialStore:
+    """Stands in for the worker's ``save`` (the :data:`~trickle.connectors.session.
+    SaveCredentials` of a session): records every call, and where it fell among the requests
+    the suite's HTTP client saw."""
+
+    def __init__(self, tap: Tap) -> None:
+        self.tap = tap
+        self.saved: list[Saved] = []
+
+    def __call__(self, old: Credentials, new: Credentials) -> None:
+        """Store ``new`` in place of ``old`` (durably, as far as the suite is concerned)."""
+        self.saved.append(Saved(old, new, self.tap.attempts))
 
 
 # ---------------------------------------------------------------------------
@@ -293,7 +388,12 @@ class ConnectorContract:
     # -- helpers subclasses may use in their own tests ---------------------
 
     def make_connector(self, platform: ContractPlatform, **settings: Any) -> Connector:
-        """Build :attr:`connector_class` against ``platform``; ``settings`` override defaults."""
+        """Build :attr:`connector_class` against ``platform``; ``settings`` override defaults.
+
+        Its HTTP client is the suite's own (:class:`TappedHttpClient`: one retry, no back-off,
+        the settings' limits, as ``App.connector()`` gives the worker's), so :meth:`tap` sees
+        every request it sends.
+        """
         values: dict[str, Any] = {
             "base_url": platform.base_url,
             "page_size": self.page_size,
@@ -302,21 +402,58 @@ class ConnectorContract:
             **settings,
         }
         connector_settings = self.connector_class.settings_model(**values)
-        # As App.connector() does: the settings' limits on a shared client.
-        http = _CLIENT.with_limits(Limits.of(connector_settings))
-        return self.connector_class(connector_settings, http)
+        http = TappedHttpClient().with_limits(Limits.of(connector_settings))
+        assert isinstance(http, TappedHttpClient)
+        connector = self.connector_class(connector_settings, http)
+        _CLIENTS[connector] = http
+        return connector
+
+    @staticmethod
+    def http_client(connector: Connector) -> TappedHttpClient:
+        """The suite's HTTP client of ``connector`` (built by :meth:`make_connector`)."""
+        client = _CLIENTS.get(connector)
+        if client is None:
+            raise LookupError("the connector was not built by make_connector")
+        return client
+
+    def tap(self, connector: Connector) -> Tap:
+        """What the suite's HTTP client saw of ``connector``'s requests, and where a rewrite of
+        its answers is set (:meth:`Tap.rewriting`)."""
+        return self.http_client(connector).tap
+
+    def attempts_per_request(self, connector: Connector) -> int:
+        """The most attempts one request of ``connector`` may cost: the first and the HTTP
+        layer's retries after a 5xx or a broken connection."""
+        return self.http_client(connector).retries + 1
+
+    @staticmethod
+    def session(
+        connector: Connector,
+        account: ContractAccount,
+        *,
+        credentials: Credentials | None = None,
+        save: CredentialStore | None = None,
+    ) -> AccountSession:
+        """The session the worker would open for ``account`` (with ``credentials`` instead of
+        the account's own, when given; ``save`` standing in for the worker's)."""
+        return connector.session(credentials or account.credentials, save=save)
 
     @staticmethod
     def account_ref(
-        account: ContractAccount, linked_at: datetime, connector: Connector
+        account: ContractAccount,
+        linked_at: datetime,
+        connector: Connector,
+        *,
+        session: AccountSession | None = None,
     ) -> AccountRef:
-        """The :class:`AccountRef` the worker would pass for ``account``."""
+        """The :class:`AccountRef` the worker would pass for ``account`` (on a new session, or
+        on ``session``)."""
         return AccountRef(
             id=1,
             platform_user_id=account.platform_user_id,
             handle=account.handle,
             linked_at=linked_at,
-            session=connector.session(account.credentials),
+            session=session or connector.session(account.credentials),
         )
 
     @staticmethod
@@ -340,14 +477,33 @@ class ConnectorContract:
             cursor={},
         )
 
+    def secrets_of(
+        self, connector: Connector, account: ContractAccount, *more: Credentials
+    ) -> list[str]:
+        """Every secret a call for ``account`` may hold: the account's credentials, ``more``
+        credentials (renewed ones), and the operator's secrets the connector's auth sends."""
+        values = list(account.credentials.secret_values())
+        for credentials in more:
+            values.extend(credentials.secret_values())
+        values.extend(connector.auth.app_secrets(connector.settings))
+        return list(dict.fromkeys(v for v in values if v))
+
     def poll(
         self,
         connector: Connector,
         account: ContractAccount,
         state: PollState,
+        *,
+        session: AccountSession | None = None,
     ) -> PollResult:
-        """Poll and check everything every poll result must satisfy."""
-        result = connector.poll(self.account_ref(account, state.linked_at, connector), state)
+        """Poll (on a new session for the account, or on ``session``) and check everything
+        every poll result must satisfy, and that every request went through the session."""
+        session = session or self.session(connector, account)
+        tap = self.tap(connector)
+        sent_before, session_before = tap.attempts, session.requests
+        ref = self.account_ref(account, state.linked_at, connector, session=session)
+        result = connector.poll(ref, state)
+        self._assert_through_session(tap.attempts - sent_before, session.requests - session_before)
         assert isinstance(result, PollResult), (
             f"poll returned {type(result).__name__}, not PollResult"
         )
@@ -368,37 +524,88 @@ class ConnectorContract:
         forgotten = [i for i in ids[:KNOWN_ITEMS_KEPT] if i not in remembered]
         assert not forgotten, f"the new state does not remember returned items {forgotten}"
         stored = json.dumps(result.state.to_json())  # the worker stores it as JSON
-        for secret in account.credentials.secret_values():
+        for secret in [*self.secrets_of(connector, account), *session.secrets]:
             assert secret not in stored, "a credential appears in the stored poll state"
             for event in result.events:
                 assert secret not in f"{event.item_url} {event.creator_handle}", (
                     f"a credential appears in the event for item {event.item_id}"
                 )
-        if "like-time" in self.connector_class.quality_rules:
+        if self._checks("like-time"):
             for event in result.events:
                 assert event.liked_at is not None, (
                     f"like-time is claimed, but item {event.item_id} has no liked_at"
                 )
         return result
 
+    def identify(
+        self,
+        connector: Connector,
+        account: ContractAccount,
+        *,
+        session: AccountSession | None = None,
+    ) -> Identity:
+        """``identify`` (on a new session for the account, or on ``session``), checking that
+        every request went through the session."""
+        session = session or self.session(connector, account)
+        tap = self.tap(connector)
+        sent_before, session_before = tap.attempts, session.requests
+        identity = connector.identify(session)
+        self._assert_through_session(tap.attempts - sent_before, session.requests - session_before)
+        return identity
+
     def call(
-        self, connector: Connector, account: ContractAccount, call: Call, linked_at: datetime
+        self,
+        connector: Connector,
+        account: ContractAccount,
+        call: Call,
+        linked_at: datetime,
+        *,
+        session: AccountSession | None = None,
     ) -> None:
-        """Make ``call`` for ``account``: ``identify``, or a baseline ``poll``."""
+        """Make ``call`` for ``account``: ``identify``, or a baseline ``poll`` (on a new
+        session, or on ``session``), with no checks of what it returns (for calls that must
+        fail)."""
+        session = session or self.session(connector, account)
         if call is Call.POLL:
             connector.poll(
-                self.account_ref(account, linked_at, connector), PollState(linked_at=linked_at)
+                self.account_ref(account, linked_at, connector, session=session),
+                PollState(linked_at=linked_at),
             )
         else:
-            connector.identify(connector.session(account.credentials))
+            connector.identify(session)
 
     @staticmethod
-    def assert_no_secrets(error: BaseException, account: ContractAccount) -> None:
-        """No credential value appears in ``error`` or in the exceptions chained to it."""
+    def expect_error(expected: type[E], what: str, action: Callable[[], object]) -> E:
+        """The ``expected`` error ``action`` raises; a test failure saying what it did instead
+        (another typed error, a raw exception, nothing)."""
+        try:
+            action()
+        except expected as exc:
+            return exc
+        except ConnectorError as exc:
+            pytest.fail(
+                f"{what} raised {type(exc).__name__}: {exc} (expected {expected.__name__})",
+                pytrace=False,
+            )
+        except Exception as exc:
+            pytest.fail(
+                f"{what} raised {type(exc).__name__}: {exc} (expected {expected.__name__}: "
+                "only the typed errors of trickle.connectors.errors may leave a connector)",
+                pytrace=False,
+            )
+        pytest.fail(f"{what} raised nothing (expected {expected.__name__})", pytrace=False)
+
+    @staticmethod
+    def assert_no_secrets(
+        error: BaseException, account: ContractAccount, *, secrets: Iterable[str] = ()
+    ) -> None:
+        """No credential value of ``account`` (nor any of ``secrets``) appears in ``error`` or
+        in the exceptions chained to it."""
+        values = [*account.credentials.secret_values(), *secrets]
         seen: BaseException | None = error
         while seen is not None:
             text = f"{seen} {seen!r}"
-            for secret in account.credentials.secret_values():
+            for secret in values:
                 assert secret not in text, (
                     f"a credential appears in the message of {type(seen).__name__}"
                 )
@@ -418,19 +625,40 @@ class ConnectorContract:
     def _claims(self, rule: str) -> bool:
         return rule in self.connector_class.quality_rules
 
-    def _assert_requests(
-        self,
-        platform: ContractPlatform,
-        account: ContractAccount,
-        before: int | None,
-        expected: int,
-        what: str,
-    ) -> None:
-        after = platform.request_count(account)
-        if before is None or after is None:
-            return
-        assert after - before == expected, (
-            f"{what}: expected {expected} request(s) to the platform, saw {after - before}"
+    def _checks(self, rule: str) -> bool:
+        """True when the suite checks ``rule``: the connector claims it, and its platform has
+        the capability the rule is about, if it is about one."""
+        uses = RULES_BY_ID[rule].uses
+        return self._claims(rule) and (uses is None or uses in self.connector_class.capabilities)
+
+    def _require(self, rule: str) -> None:
+        """Skip the test (saying why) unless the suite checks ``rule`` for this connector."""
+        uses = RULES_BY_ID[rule].uses
+        if uses is not None and uses not in self.connector_class.capabilities:
+            pytest.skip(f"{rule} does not apply: the platform lacks {uses.value!r}")
+        if not self._claims(rule):
+            pytest.skip(f"the connector does not claim {rule}")
+
+    def _require_adapter(self, platform: ContractPlatform, method: str, rule: str) -> None:
+        if not _implements(platform, method):
+            pytest.fail(
+                f"{rule}: {type(platform).__name__} must implement {method}() so that the suite "
+                "can check it (see ContractPlatform)",
+                pytrace=False,
+            )
+
+    @staticmethod
+    def _assert_through_session(sent: int, through_session: int) -> None:
+        assert sent == through_session, (
+            f"{sent} request(s) went out, {through_session} through the account's session: "
+            "every request must go through it (AccountRef.session, or the session identify is "
+            "given), which signs, counts, reads rate limits and saves renewed credentials"
+        )
+
+    def _assert_requests(self, connector: Connector, before: int, expected: int, what: str) -> None:
+        sent = self.tap(connector).attempts - before
+        assert sent == expected, (
+            f"{what}: expected {expected} request(s) to the platform, saw {sent}"
         )
 
     # -- declaration ---------------------------------------------------------
@@ -472,7 +700,7 @@ class ConnectorContract:
             assert account.credentials == Credentials(access_token=token), (
                 "links-with-token is claimed: the account must link with a token alone"
             )
-        identity = connector.identify(connector.session(account.credentials))
+        identity = self.identify(connector, account)
         assert isinstance(identity, Identity), f"identify returned {type(identity).__name__}"
         expected = Identity(account.platform_user_id, account.handle)
         assert identity == expected, f"identify returned {identity}, expected {expected}"
@@ -480,25 +708,19 @@ class ConnectorContract:
     # -- the baseline --------------------------------------------------------
 
     def test_baseline_poll_returns_the_first_page_only(
-        self,
-        platform: ContractPlatform,
-        connector: Connector,
-        account: ContractAccount,
-        scene: _Scene,
-        now: datetime,
+        self, connector: Connector, account: ContractAccount, scene: _Scene, now: datetime
     ) -> None:
         """The first poll after linking fetches one page and returns exactly its likes."""
         size = connector.page_size
         scene.like(2 * size + 1)
-        state = PollState(linked_at=now)
-        before = platform.request_count(account)
-        result = self.poll(connector, account, state)
+        before = self.tap(connector).attempts
+        result = self.poll(connector, account, PollState(linked_at=now))
         self.assert_items(
             result,
             scene.newest_first()[:size],
             "a baseline poll returns the first page's likes, newest first, and pages no further",
         )
-        self._assert_requests(platform, account, before, 1, "a baseline poll")
+        self._assert_requests(connector, before, 1, "a baseline poll")
 
     def test_baseline_poll_of_an_account_without_likes(
         self, connector: Connector, account: ContractAccount, now: datetime
@@ -518,7 +740,7 @@ class ConnectorContract:
         self.assert_items(
             result, [after_link, before_link], "a baseline poll with likes before and after linking"
         )
-        if self._claims("like-time"):
+        if self._checks("like-time"):
             for event in result.events:
                 assert event.liked_at == scene.liked_at(event.item_id), (
                     f"item {event.item_id}: liked_at {event.liked_at} is not the platform's "
@@ -528,12 +750,7 @@ class ConnectorContract:
     # -- incremental polls -----------------------------------------------------
 
     def test_incremental_poll_returns_only_new_likes(
-        self,
-        platform: ContractPlatform,
-        connector: Connector,
-        account: ContractAccount,
-        scene: _Scene,
-        now: datetime,
+        self, connector: Connector, account: ContractAccount, scene: _Scene, now: datetime
     ) -> None:
         """After the baseline, each poll returns the likes made since the previous one."""
         scene.like(3)
@@ -544,18 +761,13 @@ class ConnectorContract:
         newer = scene.like(2)
         result = self.poll(connector, account, result.state)
         self.assert_items(result, newer[::-1], "the poll after two new likes")
-        before = platform.request_count(account)
+        before = self.tap(connector).attempts
         result = self.poll(connector, account, result.state)
         self.assert_items(result, [], "a poll with nothing new")
-        self._assert_requests(platform, account, before, 1, "a poll with nothing new")
+        self._assert_requests(connector, before, 1, "a poll with nothing new")
 
     def test_paging_stops_at_known_items_not_at_an_id_comparison(
-        self,
-        platform: ContractPlatform,
-        connector: Connector,
-        account: ContractAccount,
-        scene: _Scene,
-        now: datetime,
+        self, connector: Connector, account: ContractAccount, scene: _Scene, now: datetime
     ) -> None:
         """New likes spanning several pages all come back, and paging stops at the page that
         holds the first known item. Item ids here are not ordered like the like times."""
@@ -563,7 +775,7 @@ class ConnectorContract:
         scene.like(2 * size)
         state = self.poll(connector, account, PollState(linked_at=now)).state
         fresh = scene.like(2 * size + 1)
-        before = platform.request_count(account)
+        before = self.tap(connector).attempts
         result = self.poll(connector, account, state)
         self.assert_items(
             result,
@@ -572,7 +784,7 @@ class ConnectorContract:
             "item ids are not: use the known-item set, not an id comparison)",
         )
         pages_needed = len(fresh) // size + 1  # up to the page holding the first known item
-        self._assert_requests(platform, account, before, pages_needed, "paging to the known items")
+        self._assert_requests(connector, before, pages_needed, "paging to the known items")
 
     def test_paging_stops_after_max_pages(
         self, platform: ContractPlatform, account: ContractAccount, scene: _Scene, now: datetime
@@ -583,50 +795,46 @@ class ConnectorContract:
         scene.like(1)
         state = self.poll(connector, account, PollState(linked_at=now)).state
         scene.like(3 * size)
-        before = platform.request_count(account)
+        before = self.tap(connector).attempts
         result = self.poll(connector, account, state)
         self.assert_items(
             result, scene.newest_first()[: 2 * size], "the first two pages of a long backlog"
         )
-        self._assert_requests(platform, account, before, 2, "paging with max_pages=2")
+        self._assert_requests(connector, before, 2, "paging with max_pages=2")
 
     def test_far_future_cursor_returns_nothing(
-        self,
-        platform: ContractPlatform,
-        connector: Connector,
-        account: ContractAccount,
-        scene: _Scene,
-        now: datetime,
+        self, connector: Connector, account: ContractAccount, scene: _Scene, now: datetime
     ) -> None:
         """A state that has seen everything the platform holds, and newer items the platform
         never had, gets nothing back from one request (see :meth:`far_future_state`)."""
         scene.like(2 * connector.page_size + 1)
         state = self.far_future_state(now, scene.newest_first())
-        before = platform.request_count(account)
+        before = self.tap(connector).attempts
         result = self.poll(connector, account, state)
         self.assert_items(result, [], "a poll from a far-future cursor")
-        self._assert_requests(platform, account, before, 1, "a poll from a far-future cursor")
+        self._assert_requests(connector, before, 1, "a poll from a far-future cursor")
 
     def test_unchanged_platform_returns_nothing(
-        self,
-        platform: ContractPlatform,
-        connector: Connector,
-        account: ContractAccount,
-        scene: _Scene,
-        now: datetime,
+        self, connector: Connector, account: ContractAccount, scene: _Scene, now: datetime
     ) -> None:
-        """Polling again when nothing changed returns nothing (a 304 when the connector claims
-        conditional-requests)."""
+        """Polling again when nothing changed returns nothing, in one request (a 304 when the
+        connector claims conditional-requests)."""
         scene.like(3)
         state = self.poll(connector, account, PollState(linked_at=now)).state
-        before = platform.request_count(account)
+        before = self.tap(connector).attempts
         result = self.poll(connector, account, state)
         self.assert_items(result, [], "a poll of an unchanged account")
-        self._assert_requests(platform, account, before, 1, "a poll of an unchanged account")
-        if self._claims("conditional-requests"):
+        self._assert_requests(connector, before, 1, "a poll of an unchanged account")
+        if self._checks("conditional-requests"):
             assert result.not_modified, (
                 "conditional-requests is claimed, but an unchanged account was not answered "
                 "'not modified'"
+            )
+            (exchange,) = self.tap(connector).since(before)
+            status = exchange.reply.status if exchange.reply is not None else None
+            assert status == 304, (
+                "conditional-requests is claimed, but the platform did not answer 304: the "
+                "first page must be asked for with the stored ETag (If-None-Match)"
             )
 
     def test_state_survives_the_json_round_trip(
@@ -642,7 +850,7 @@ class ConnectorContract:
         result = self.poll(connector, account, rebuilt)
         self.assert_items(result, [new], "a poll from a state rebuilt from JSON")
 
-    # -- failures ------------------------------------------------------------
+    # -- failures the platform stages ----------------------------------------
 
     def test_revoked_credentials_raise_auth_expired_on_poll(
         self,
@@ -656,18 +864,22 @@ class ConnectorContract:
         scene.like(1)
         state = self.poll(connector, account, PollState(linked_at=now)).state
         platform.revoke(account)
-        with pytest.raises(AuthExpired) as caught:
-            connector.poll(self.account_ref(account, now, connector), state)
-        self.assert_no_secrets(caught.value, account)
+        ref = self.account_ref(account, now, connector)
+        error = self.expect_error(
+            AuthExpired, "poll with revoked credentials", lambda: connector.poll(ref, state)
+        )
+        self.assert_no_secrets(error, account, secrets=ref.session.secrets)
 
     def test_revoked_credentials_raise_auth_expired_on_identify(
         self, platform: ContractPlatform, connector: Connector, account: ContractAccount
     ) -> None:
         """401 when linking is :class:`AuthExpired` too, and says nothing of the token."""
         platform.revoke(account)
-        with pytest.raises(AuthExpired) as caught:
-            connector.identify(connector.session(account.credentials))
-        self.assert_no_secrets(caught.value, account)
+        session = self.session(connector, account)
+        error = self.expect_error(
+            AuthExpired, "identify with revoked credentials", lambda: connector.identify(session)
+        )
+        self.assert_no_secrets(error, account, secrets=session.secrets)
 
     def test_rate_limits_raise_rate_limited(
         self, platform: ContractPlatform, connector: Connector, now: datetime
@@ -680,11 +892,14 @@ class ConnectorContract:
             account = platform.add_account()
             platform.rate_limit(account, until, status)
             for call in Call:
-                with pytest.raises(RateLimited) as caught:
-                    self.call(connector, account, call, now)
-                error = caught.value
-                self.assert_no_secrets(error, account)
                 where = f"{call.value} answered {status}"
+                session = self.session(connector, account)
+                error = self.expect_error(
+                    RateLimited,
+                    where,
+                    lambda: self.call(connector, account, call, now, session=session),  # noqa: B023
+                )
+                self.assert_no_secrets(error, account, secrets=session.secrets)
                 assert error.retry_at > now, f"{where}: retry_at {error.retry_at} is not later"
                 assert error.scope == connector.rate_limit_scope, (
                     f"{where}: scope {error.scope!r}, the connector declares "
@@ -707,23 +922,244 @@ class ConnectorContract:
         kind: Malformed,
         call: Call,
     ) -> None:
-        """A payload with a missing field, a wrong type, an HTML page instead of JSON or a
-        truncated body is :class:`PlatformError` (naming the field), never a raw exception."""
+        """A payload with a missing field or a field of the wrong type is
+        :class:`PlatformError` naming the field, never a raw exception."""
         scene.like(2)
         broken_field = platform.malform(account, kind, call)
-        try:
-            self.call(connector, account, call, now)
-        except PlatformError as exc:
-            error: ConnectorError = exc
-        except Exception as exc:
-            pytest.fail(
-                f"{call.value} with a {kind.value} payload raised {type(exc).__name__}: {exc} "
-                "(expected PlatformError)"
+        session = self.session(connector, account)
+        error = self.expect_error(
+            PlatformError,
+            f"{call.value} with a {kind.value} payload",
+            lambda: self.call(connector, account, call, now, session=session),
+        )
+        self.assert_no_secrets(error, account, secrets=session.secrets)
+        assert broken_field in str(error), (
+            f"the error does not name the broken field {broken_field!r}: {error}"
+        )
+
+    @pytest.mark.parametrize(
+        "call", [pytest.param(Call.POLL, id="poll"), pytest.param(Call.IDENTIFY, id="identify")]
+    )
+    def test_an_error_inside_a_successful_answer_is_a_typed_error(
+        self,
+        platform: ContractPlatform,
+        connector: Connector,
+        account: ContractAccount,
+        now: datetime,
+        call: Call,
+    ) -> None:
+        """A platform that reports errors inside a 200 (its error policy's ``error_in_body``
+        reads them) gets the typed error the answer means, never a raw exception."""
+        if connector.error_policy.error_in_body is None:
+            pytest.skip(
+                "the connector's error policy reads no errors inside a 200 (no error_in_body)"
+            )
+        self._require_adapter(platform, "error_in_body", "an error policy with error_in_body")
+        expected = platform.error_in_body(account, call)
+        session = self.session(connector, account)
+        error = self.expect_error(
+            expected,
+            f"{call.value} answered 200 with an error inside",
+            lambda: self.call(connector, account, call, now, session=session),
+        )
+        self.assert_no_secrets(error, account, secrets=session.secrets)
+
+    # -- failures the suite stages itself -----------------------------------
+
+    @pytest.mark.parametrize("call", list(Call))
+    @pytest.mark.parametrize("kind", list(Unreadable))
+    def test_unreadable_answers_raise_platform_error(
+        self,
+        connector: Connector,
+        account: ContractAccount,
+        scene: _Scene,
+        now: datetime,
+        kind: Unreadable,
+        call: Call,
+    ) -> None:
+        """A successful answer that is an HTML page, or JSON cut off half way, is
+        :class:`PlatformError`, never a raw exception, and the error does not quote the page."""
+        scene.like(2)
+        session = self.session(connector, account)
+        with self.tap(connector).rewriting(_UNREADABLE[kind]):
+            error = self.expect_error(
+                PlatformError,
+                f"{call.value} answered with {kind.value}",
+                lambda: self.call(connector, account, call, now, session=session),
+            )
+        self.assert_no_secrets(error, account, secrets=session.secrets)
+        assert "<html" not in str(error).lower(), f"the error quotes the HTML page: {error}"
+
+    @pytest.mark.parametrize("call", list(Call))
+    def test_server_errors_raise_transient_error(
+        self,
+        connector: Connector,
+        account: ContractAccount,
+        scene: _Scene,
+        now: datetime,
+        call: Call,
+    ) -> None:
+        """A platform answering 503 every time (its message echoing the credentials) is a
+        :class:`TransientError` showing none of them, after the HTTP layer's retries and no
+        more."""
+        scene.like(1)
+        session = self.session(connector, account)
+        tap = self.tap(connector)
+        before = tap.attempts
+        with tap.rewriting(unavailable):
+            error = self.expect_error(
+                TransientError,
+                f"{call.value} answered 503",
+                lambda: self.call(connector, account, call, now, session=session),
+            )
+        self.assert_no_secrets(error, account, secrets=session.secrets)
+        sent, most = tap.attempts - before, self.attempts_per_request(connector)
+        assert 1 <= sent <= most, (
+            f"{call.value} answered 503: {sent} requests sent; the HTTP layer retries a 5xx "
+            f"(here {most - 1} time(s)), the connector must not retry it again"
+        )
+
+    def test_rate_limits_are_read_from_successful_answers(
+        self, connector: Connector, account: ContractAccount, scene: _Scene, now: datetime
+    ) -> None:
+        """A successful answer saying no request is left until a reset reaches the worker as
+        the session's rate-limit state (what the worker stores as ``PollResult.rate_limit``)."""
+        self._require("reads-rate-limits")
+        scene.like(1)
+        reset = now + timedelta(minutes=23)
+        session = self.session(connector, account)
+        with self.tap(connector).rewriting(spent_rate_limit(reset)):
+            self.poll(connector, account, PollState(linked_at=now), session=session)
+        limits = session.rate_limit
+        assert limits is not None, (
+            "reads-rate-limits is claimed, but the session read no rate-limit state from the "
+            "poll's answers"
+        )
+        assert limits.exhausted, f"the answers said no request is left, the session read {limits}"
+        assert limits.reset_at == reset, (
+            f"the answers said the window resets at {reset}, the session read {limits.reset_at}"
+        )
+
+    # -- renewing credentials --------------------------------------------------
+
+    @pytest.mark.parametrize("expiry_known", [True, False], ids=["expiry-known", "expiry-unknown"])
+    def test_expired_credentials_are_renewed_saved_then_used(
+        self,
+        platform: ContractPlatform,
+        connector: Connector,
+        account: ContractAccount,
+        scene: _Scene,
+        now: datetime,
+        expiry_known: bool,
+    ) -> None:
+        """A poll with an expired access token renews it (before any request when trickle
+        knows the expiry, once after the platform's 401 when it does not), hands the renewed
+        credentials to ``save`` before the retried request goes out with them (refresh, save,
+        retry), saves the refresh token the platform rotated to, and the saved credentials
+        renew again."""
+        self._require("refreshes-credentials")
+        self._require_adapter(platform, "expire_access_token", "refreshes-credentials")
+        scene.like(1)
+        platform.expire_access_token(account)
+        old = account.credentials.changed(
+            expires_at=now - timedelta(minutes=5) if expiry_known else None
+        )
+        tap = self.tap(connector)
+        start = tap.attempts
+        store = CredentialStore(tap)
+        session = self.session(connector, account, credentials=old, save=store)
+        result = self.poll(connector, account, PollState(linked_at=now), session=session)
+        self.assert_items(result, scene.newest_first(), "a poll with expired credentials")
+        assert len(store.saved) == 1, (
+            f"the credentials were saved {len(store.saved)} times, expected once: renewed "
+            "credentials must reach the session's save before they are used"
+        )
+        (saved,) = store.saved
+        new = saved.new
+        assert saved.old == old, "save was not handed the credentials the session held"
+        assert new.access_token not in (None, "", old.access_token), (
+            "the saved credentials hold no new access token"
+        )
+        assert new.access_token is not None
+        assert session.credentials == new, "the session goes on with other credentials than saved"
+        exchanges = tap.since(start)
+        before_save, after_save = exchanges[: saved.after - start], exchanges[saved.after - start :]
+        assert not any(e.carries(new.access_token) for e in before_save), (
+            "a request went out with the renewed access token before it was saved"
+        )
+        assert after_save, "no request went out after the renewed credentials were saved"
+        assert after_save[0].carries(new.access_token), (
+            "the request after saving did not go out with the renewed access token"
+        )
+        old_token = old.access_token or ""
+        if expiry_known:
+            assert not any(e.carries(old_token) for e in exchanges), (
+                "a request went out with an access token known to have expired: renew first"
             )
         else:
-            pytest.fail(f"{call.value} with a {kind.value} payload raised nothing")
-        self.assert_no_secrets(error, account)
-        if broken_field is not None:
-            assert broken_field in str(error), (
-                f"the error does not name the broken field {broken_field!r}: {error}"
+            assert before_save, "with no expiry known, nothing was sent before the renewal"
+            assert before_save[0].carries(old_token), (
+                "with no expiry known, the access token is tried first"
             )
+            assert not any(e.carries(old_token) for e in after_save), (
+                "a request went out with the expired access token after the renewal"
+            )
+        self._assert_rotation_saved(before_save, new)
+        # A single-use refresh token is spent once used: the saved one must renew again.
+        platform.expire_access_token(account)
+        again = new.changed(expires_at=now - timedelta(minutes=5))
+        store = CredentialStore(tap)
+        session = self.session(connector, account, credentials=again, save=store)
+        try:
+            self.poll(connector, account, PollState(linked_at=now), session=session)
+        except AuthExpired:
+            pytest.fail(
+                "the saved credentials could not be renewed again: the platform refused their "
+                "refresh token (a single-use refresh token already spent? the one the platform "
+                "rotated to must be saved)",
+                pytrace=False,
+            )
+        assert len(store.saved) == 1, "the saved credentials were renewed and saved again"
+
+    @staticmethod
+    def _assert_rotation_saved(exchanges: list[Exchange], new: Credentials) -> None:
+        """If the token endpoint's answer that issued ``new.access_token`` is among
+        ``exchanges``, the refresh token it issued (if any) is the one saved."""
+        for exchange in exchanges:
+            answer = exchange.reply.json() if exchange.reply is not None else None
+            if not isinstance(answer, dict) or answer.get("access_token") != new.access_token:
+                continue
+            rotated = answer.get("refresh_token")
+            if isinstance(rotated, str) and rotated:
+                assert new.refresh_token == rotated, (
+                    "the platform rotated the refresh token, but another one was saved: the "
+                    "rotated one is the only one it will accept next time"
+                )
+
+    @pytest.mark.parametrize("call", list(Call))
+    def test_a_refused_refresh_raises_auth_expired(
+        self,
+        platform: ContractPlatform,
+        connector: Connector,
+        account: ContractAccount,
+        now: datetime,
+        call: Call,
+    ) -> None:
+        """Expired credentials whose refresh token the platform refuses (one it never issued)
+        are :class:`AuthExpired`, nothing is saved, and no secret shows."""
+        self._require("refreshes-credentials")
+        self._require_adapter(platform, "expire_access_token", "refreshes-credentials")
+        platform.expire_access_token(account)
+        refused = account.credentials.changed(
+            refresh_token=f"contract-unknown-refresh-{uuid.uuid4().hex}",
+            expires_at=now - timedelta(minutes=5),
+        )
+        store = CredentialStore(self.tap(connector))
+        session = self.session(connector, account, credentials=refused, save=store)
+        error = self.expect_error(
+            AuthExpired,
+            f"{call.value} with a refresh token the platform refuses",
+            lambda: self.call(connector, account, call, now, session=session),
+        )
+        self.assert_no_secrets(error, account, secrets=[*refused.secret_values(), *session.secrets])
+        assert store.saved == [], "credentials were saved although the refresh was refused"

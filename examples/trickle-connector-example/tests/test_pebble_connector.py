@@ -1,4 +1,5 @@
-"""What the contract suite cannot know about Pebble: its fields, its paging, its registration.
+"""What the contract suite cannot know about Pebble: its fields, its paging, its error bodies,
+its registration.
 
 Platform answers come from ``tests/fixtures/pebble/``, written from the API
 reference in this package's README, served by ``responses``.
@@ -134,6 +135,8 @@ def test_page_size_is_capped_at_pebbles_maximum() -> None:
 
 @responses.activate
 def test_slow_down_waits_for_retry_after() -> None:
+    """The reference's 429, with both Retry-After and RateLimit-*: the wait is Retry-After's,
+    to the second (the suite, on the real clock, allows two)."""
     responses.get(
         f"{API}/bookmarks",
         status=429,
@@ -153,11 +156,14 @@ def test_slow_down_waits_for_retry_after() -> None:
 
 
 @responses.activate
-def test_invalid_key_asks_for_relinking_without_showing_the_key() -> None:
-    responses.get(f"{API}/me", status=401, json=fixture("error_401_invalid_key.json"))
+def test_invalid_key_quotes_pebbles_message() -> None:
+    """The reference's 401 body: its message reaches the user (the suite checks that any 401
+    is AuthExpired and shows no key)."""
+    body = fixture("error_401_invalid_key.json")
+    responses.get(f"{API}/me", status=401, json=body)
     with pytest.raises(AuthExpired, match="relink") as caught:
         pebble().identify(pebble().session(Credentials(access_token=KEY)))
-    assert KEY not in str(caught.value)
+    assert body["message"] in str(caught.value)
 
 
 def test_fake_cursor_stays_valid_while_new_bookmarks_arrive() -> None:

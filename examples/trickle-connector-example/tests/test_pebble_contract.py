@@ -28,19 +28,10 @@ BROKEN_FIELDS = {
     (Malformed.MISSING_FIELD, Call.POLL): "saved_at",
     (Malformed.WRONG_TYPE, Call.POLL): "author",
 }
-MAINTENANCE_PAGE = (
-    "<!doctype html><html><head><title>Pebble is resting</title></head>"
-    "<body><h1>Back soon</h1></body></html>"
-)
 
 
 def break_answer(kind: Malformed, call: Call, response: FakeResponse) -> FakeResponse:
-    """A real FakePebble answer broken as ``kind`` says."""
-    if kind is Malformed.HTML_ERROR_PAGE:
-        return FakeResponse(200, MAINTENANCE_PAGE, {"Content-Type": "text/html"})
-    if kind is Malformed.TRUNCATED_JSON:
-        body = response.encoded()  # also labels it application/json
-        return FakeResponse(200, body[: len(body) // 2], dict(response.headers))
+    """A real FakePebble answer with a field broken as ``kind`` says."""
     body = copy.deepcopy(response.body)
     if call is Call.IDENTIFY:
         if kind is Malformed.MISSING_FIELD:
@@ -91,7 +82,7 @@ class PebbleContractPlatform(ContractPlatform):
         assert status == 429, f"Pebble does not rate-limit with {status}"
         self.fake.slow_down(account.extra["username"], until)
 
-    def malform(self, account: ContractAccount, kind: Malformed, call: Call) -> str | None:
+    def malform(self, account: ContractAccount, kind: Malformed, call: Call) -> str:
         """Break the 200 answers of ``/v1/me`` (identify) or ``/v1/bookmarks`` (poll)."""
 
         def rewrite(request: Request, response: FakeResponse) -> FakeResponse:
@@ -100,11 +91,7 @@ class PebbleContractPlatform(ContractPlatform):
             return break_answer(kind, call, response)
 
         self.fake.tamper(account.extra["username"], rewrite)
-        return BROKEN_FIELDS.get((kind, call))
-
-    def request_count(self, account: ContractAccount) -> int | None:
-        """FakePlatform counts requests per Authorization header."""
-        return self.fake.requests[f"Bearer {account.credentials.access_token}"]
+        return BROKEN_FIELDS[(kind, call)]
 
 
 @pytest.fixture(scope="module")

@@ -26,19 +26,9 @@ from trickle.testing.fakeplatform import FakeResponse, Request
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "connectors.md"
 
-HTML_ERROR_PAGE = """<!DOCTYPE html>
-<html><head><title>Unicorn! &middot; GitHub</title></head>
-<body><p>No server is currently available to service your request.</p></body></html>
-"""
-
 
 def _break(kind: Malformed, call: Call, response: FakeResponse) -> FakeResponse:
-    """``response`` (a real answer of FakeGitHub) broken as ``kind`` says."""
-    if kind is Malformed.HTML_ERROR_PAGE:
-        return FakeResponse(200, HTML_ERROR_PAGE, {"Content-Type": "text/html; charset=utf-8"})
-    if kind is Malformed.TRUNCATED_JSON:
-        body = response.encoded()  # sets the JSON Content-Type
-        return FakeResponse(200, body[: len(body) // 2], dict(response.headers))
+    """``response`` (a real answer of FakeGitHub) with a field broken as ``kind`` says."""
     body = copy.deepcopy(response.body)
     if call is Call.IDENTIFY:
         if kind is Malformed.MISSING_FIELD:
@@ -103,7 +93,7 @@ class GitHubContractPlatform(ContractPlatform):
         """403 with remaining 0 (primary limit) or 429 with retry-after (secondary limit)."""
         self.fake.rate_limit(account.extra["login"], until, status=status)
 
-    def malform(self, account: ContractAccount, kind: Malformed, call: Call) -> str | None:
+    def malform(self, account: ContractAccount, kind: Malformed, call: Call) -> str:
         """Break the 200 answers of ``GET /user`` (identify) or ``GET /user/starred`` (poll)."""
         path = "/user" if call is Call.IDENTIFY else "/user/starred"
 
@@ -113,11 +103,7 @@ class GitHubContractPlatform(ContractPlatform):
             return _break(kind, call, response)
 
         self.fake.tamper(account.extra["login"], rewrite)
-        return BROKEN_FIELDS.get((kind, call))
-
-    def request_count(self, account: ContractAccount) -> int | None:
-        """FakeGitHub counts requests per Authorization header."""
-        return self.fake.requests[f"Bearer {account.credentials.access_token}"]
+        return BROKEN_FIELDS[(kind, call)]
 
 
 class TestGitHubContract(ConnectorContract):

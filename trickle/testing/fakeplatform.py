@@ -25,13 +25,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 MAX_BODY_BYTES = 1 << 20
 """The largest request body a fake platform reads (a token request is a few hundred bytes)."""
 
 Handler = Callable[["FakePlatform", "Request"], "Answer"]
+PlatformT = TypeVar("PlatformT", bound="FakePlatform")
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,14 @@ Answer = FakeResponse | RawAnswer
 """What a route may return."""
 
 
-def route(method: str, path: str) -> Callable[[Handler], Handler]:
-    """Mark a FakePlatform method as the handler of ``method path``."""
+def route(
+    method: str, path: str
+) -> Callable[[Callable[[PlatformT, Request], Answer]], Callable[[PlatformT, Request], Answer]]:
+    """Mark a FakePlatform method (of any subclass) as the handler of ``method path``."""
 
-    def mark(handler: Handler) -> Handler:
+    def mark(
+        handler: Callable[[PlatformT, Request], Answer],
+    ) -> Callable[[PlatformT, Request], Answer]:
         handler.__fake_route__ = (method, path)  # type: ignore[attr-defined]
         return handler
 
@@ -233,7 +238,7 @@ class FakePlatform:
         if self._server is None:
             raise RuntimeError("the fake platform is not running")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # -- hooks -------------------------------------------------------------
 
@@ -307,7 +312,8 @@ class FakePlatform:
         if chunked:
             handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
-        for piece in response.body:
+        pieces = cast(Iterator[bytes], response.body)
+        for piece in pieces:
             if response.pace and self._stopping.wait(response.pace):
                 break
             if self._stopping.is_set():

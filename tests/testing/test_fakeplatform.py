@@ -283,3 +283,15 @@ def test_stopping_the_platform_ends_held_connections() -> None:
     assert not caller.is_alive()
     assert time.perf_counter() - started < 2
     assert isinstance(outcome[0], requests.ConnectionError)
+
+
+def test_the_requests_being_served_right_now_are_counted() -> None:
+    with Slow(latency=0.3) as slow:
+        thread = threading.Thread(target=requests.get, args=(f"{slow.base_url}/echo",))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while slow.active == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert slow.active == 1
+        thread.join(timeout=10)
+        assert slow.active == 0

@@ -203,13 +203,15 @@ class TokenSet:
 @dataclass(frozen=True)
 class Rotation:
     """One refresh the platform carried out: the account, the refresh token spent and the one
-    issued, and when (trickle's clock, and ``time.monotonic()`` the moment it took effect)."""
+    issued, and when (trickle's clock; ``time.monotonic()`` when the request had arrived and
+    when the rotation took effect)."""
 
     account: str
     grant_id: int
     spent: str
     issued: str | None
     at: datetime
+    received: float
     monotonic: float
 
 
@@ -472,6 +474,7 @@ class FakeOAuth(FakePlatform):
                     presented,
                     tokens.refresh_token,
                     clock.now(),
+                    request.received,
                     time.monotonic(),
                 )
             )

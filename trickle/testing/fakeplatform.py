@@ -45,6 +45,8 @@ class Request:
     headers: Mapping[str, str]
     body: bytes = b""
     """The request's body as sent (empty for a GET)."""
+    received: float = 0.0
+    """``time.monotonic()`` when the platform had read the whole request."""
 
     def header(self, name: str) -> str | None:
         """A request header, case-insensitively."""
@@ -240,6 +242,12 @@ class FakePlatform:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    @property
+    def active(self) -> int:
+        """Requests being served right now (read, not yet answered)."""
+        with self.lock:
+            return self._active_total
+
     # -- hooks -------------------------------------------------------------
 
     def account_key(self, request: Request) -> str | None:
@@ -262,6 +270,7 @@ class FakePlatform:
             query={k: v[-1] for k, v in parse_qs(parts.query).items()},
             headers=dict(handler.headers.items()),
             body=handler.rfile.read(length) if length else b"",
+            received=time.monotonic(),
         )
         key = self.account_key(request)
         with self.lock:

@@ -5,6 +5,13 @@
   requests for one account overlapping.
 - :mod:`trickle.connectors.github.fake`: GitHub's starring API, as the demo,
   the end-to-end tests and the benchmarks use it.
+- :mod:`trickle.testing.fake_oauth` and :mod:`trickle.testing.oauth_connector`:
+  a made-up OAuth 2 platform (token endpoint, one-hour tokens, single-use
+  refresh tokens, a likes API) and its connector, for everything that renews
+  credentials (registered with ``Registry.of``, never an entry point).
+- :mod:`trickle.testing.worker`: ``trickle run`` processes on a test's
+  simulated clock (:class:`~trickle.testing.worker.SharedClock`), with
+  test-only connectors.
 - :mod:`trickle.testing.contract`: the contract suite every connector must
   pass (needs pytest, so it is imported only when one of its names is first
   used: ``from trickle.testing import ConnectorContract``).

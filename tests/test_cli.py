@@ -453,6 +453,18 @@ def test_connectors_list_shows_github_with_its_tier(capsys):
     assert github["tier"] == "gold"
 
 
+def test_a_registry_given_to_main_replaces_the_installed_connectors(env, capsys):
+    from trickle.connectors.registry import Registry
+    from trickle.testing.oauth_connector import FakeOAuthConnector
+
+    code = main(["connectors", "list", "--json"], registry=Registry.of([FakeOAuthConnector]))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    listed = json.loads(out)["connectors"]
+    assert [(c["name"], c["tier"]) for c in listed] == [("fake_oauth", "gold")]
+    assert listed[0]["missing_settings"] == ["client_id", "client_secret"]
+
+
 def test_a_bad_config_file_is_a_clear_error(env, capsys):
     (env / "trickle.toml").write_text("escrow_days = 'lots'\n")
     code, _, err = run(capsys, "users", "list")

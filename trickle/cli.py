@@ -50,6 +50,7 @@ from trickle.output import (
 
 if TYPE_CHECKING:  # imported lazily at run time, so that `trickle --help` stays fast
     from trickle.app import App
+    from trickle.connectors.registry import Registry
     from trickle.core.reports import MonthReport
 
 cli = typer.Typer(
@@ -85,6 +86,8 @@ class State:
     config: Path | None = None
     verbose: bool = False
     log_format: LogFormat | None = None
+    registry: Registry | None = None
+    """The connectors to use; None: those installed (their entry points)."""
     _settings: Settings | None = None
     _app: App | None = None
 
@@ -104,7 +107,7 @@ class State:
         if self._app is None:
             from trickle.app import App
 
-            self._app = App(self.settings)
+            self._app = App(self.settings, registry=self.registry)
         return self._app
 
     def close(self) -> None:
@@ -620,7 +623,9 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     why any cannot load."""
     from trickle.connectors.registry import Registry
 
-    infos = Registry.from_entry_points().describe(_state(ctx).settings.connectors)
+    state = _state(ctx)
+    registry = state.registry or Registry.from_entry_points()
+    infos = registry.describe(state.settings.connectors)
     if as_json:
         print_json(
             {
@@ -957,8 +962,10 @@ def _print_statement(report: MonthReport, user: str) -> None:
 # entry point
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, registry: Registry | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+    ``registry`` gives the connectors when they are not the installed ones:
+    a test runs ``trickle run`` with a test-only connector, which has no entry point.
 
     Every way a command can end is turned into an exit status here: a message for what
     went wrong, never a traceback (``--verbose`` adds one for trickle's own bugs).
@@ -966,7 +973,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from typer._click.exceptions import ClickException
 
     args = list(sys.argv[1:] if argv is None else argv)
-    state = State()
+    state = State(registry=registry)
     try:
         status = cli(args=args, prog_name="trickle", obj=state, standalone_mode=False)
         return status if isinstance(status, int) else 0

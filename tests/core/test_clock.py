@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from trickle.core.clock import Clock, clock, ensure_utc
 
 INSTANT = datetime(2026, 10, 15, 12, 0, tzinfo=UTC)
@@ -99,3 +101,31 @@ def test_ensure_utc_converts_aware_times_and_labels_naive_ones() -> None:
     assert (
         ensure_utc(datetime(2026, 10, 15, 7, 0, tzinfo=timezone(timedelta(hours=-5)))).tzinfo is UTC
     )
+
+
+def test_a_following_clock_tells_its_sources_time_in_utc() -> None:
+    told = [INSTANT.astimezone(timezone(timedelta(hours=2)))]
+    following = Clock()
+    following.follow(lambda: told[0])
+    assert following.now() == INSTANT
+    assert following.now().tzinfo is UTC
+    told[0] = INSTANT + timedelta(hours=1)
+    assert following.now() == INSTANT + timedelta(hours=1)
+
+
+def test_a_following_clock_is_moved_at_its_source_only() -> None:
+    following = Clock()
+    following.follow(lambda: INSTANT)
+    with pytest.raises(RuntimeError, match="source"):
+        following.advance(timedelta(seconds=1))
+    assert following.now() == INSTANT
+
+
+def test_setting_or_resetting_a_following_clock_stops_the_following() -> None:
+    following = Clock()
+    following.follow(lambda: INSTANT)
+    following.set(INSTANT + timedelta(days=1), frozen=True)
+    assert following.now() == INSTANT + timedelta(days=1)
+    following.follow(lambda: INSTANT)
+    following.reset()
+    assert abs(following.now() - datetime.now(UTC)) < timedelta(minutes=1)

@@ -5,6 +5,7 @@ dripping bodies, raw answers."""
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -40,7 +41,15 @@ class Echo(FakePlatform):
 
     @route("POST", "/form")
     def form(self, request: Request) -> FakeResponse:
-        return FakeResponse(201, {"ok": True})
+        return FakeResponse(
+            201,
+            {
+                "form": {k: v for k, v in request.form.items()},
+                "is_form": request.is_form,
+                "grant_type": request.field("grant_type"),
+                "length": len(request.body),
+            },
+        )
 
 
 class Slow(Echo):
@@ -87,8 +96,27 @@ def test_a_route_that_raises_answers_500_instead_of_hanging_the_client(echo: Ech
 
 
 def test_post_bodies_are_read_and_routes_are_per_method(echo: Echo) -> None:
-    assert requests.post(f"{echo.base_url}/form", data=b"x" * 1000, timeout=5).status_code == 201
+    answer = requests.post(f"{echo.base_url}/form", data=b"x" * 1000, timeout=5)
+    assert answer.status_code == 201
+    assert answer.json() == {"form": {}, "is_form": False, "grant_type": None, "length": 1000}
     assert requests.get(f"{echo.base_url}/form", timeout=5).status_code == 404
+
+
+def test_a_form_body_is_read_field_by_field_and_a_repeated_field_is_no_value(echo: Echo) -> None:
+    form = [("grant_type", "refresh_token"), ("scope", "a"), ("scope", "b"), ("empty", "")]
+    answer = requests.post(f"{echo.base_url}/form", data=form, timeout=5).json()
+    assert answer["is_form"] is True
+    assert answer["form"] == {"grant_type": ["refresh_token"], "scope": ["a", "b"], "empty": [""]}
+    assert answer["grant_type"] == "refresh_token"
+    assert Request("POST", "/", {}, {}, b"scope=a&scope=b").field("scope") is None  # no type
+
+
+@pytest.mark.parametrize("length", ["99999999", "-1", "many"])
+def test_a_body_length_it_will_not_read_is_refused_at_once(echo: Echo, length: str) -> None:
+    host, port = echo.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(f"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+        assert conn.recv(100).startswith(b"HTTP/1.1 413 ")
 
 
 def test_connections_are_counted(echo: Echo) -> None:
@@ -255,3 +283,15 @@ def test_stopping_the_platform_ends_held_connections() -> None:
     assert not caller.is_alive()
     assert time.perf_counter() - started < 2
     assert isinstance(outcome[0], requests.ConnectionError)
+
+
+def test_the_requests_being_served_right_now_are_counted() -> None:
+    with Slow(latency=0.3) as slow:
+        thread = threading.Thread(target=requests.get, args=(f"{slow.base_url}/echo",))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while slow.active == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert slow.active == 1
+        thread.join(timeout=10)
+        assert slow.active == 0

@@ -8,6 +8,13 @@
 - :mod:`trickle.testing.wire`: the contract suite's HTTP client, which records every
   request a connector sends and can rewrite the answers (an HTML page, truncated JSON,
   a 503, a spent rate limit).
+- :mod:`trickle.testing.fake_oauth` and :mod:`trickle.testing.oauth_connector`:
+  a made-up OAuth 2 platform (token endpoint, one-hour tokens, single-use
+  refresh tokens, a likes API) and its connector, for everything that renews
+  credentials (registered with ``Registry.of``, never an entry point).
+- :mod:`trickle.testing.worker`: ``trickle run`` processes on a test's
+  simulated clock (:class:`~trickle.testing.worker.SharedClock`), with
+  test-only connectors.
 - :mod:`trickle.testing.contract`: the contract suite every connector must
   pass (needs pytest, so it is imported only when one of its names is first
   used: ``from trickle.testing import ConnectorContract``).

@@ -1,7 +1,8 @@
 """A platform API on 127.0.0.1: the base for fake platforms in demos, tests and benchmarks.
 
 Subclasses register routes (``@route("GET", "/user/starred")``) that take a
-:class:`Request` and return a :class:`FakeResponse`. The server runs in a
+:class:`Request` (its query, headers and body, a form's fields for an OAuth
+token endpoint) and return a :class:`FakeResponse`. The server runs in a
 background thread, can delay every answer (``latency``) to imitate a real
 platform's round trip, and keeps a per-account log of concurrent requests,
 so a test can assert that no account was ever polled by two workers at once, and
@@ -24,10 +25,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
+MAX_BODY_BYTES = 1 << 20
+"""The largest request body a fake platform reads (a token request is a few hundred bytes)."""
+
 Handler = Callable[["FakePlatform", "Request"], "Answer"]
+PlatformT = TypeVar("PlatformT", bound="FakePlatform")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class Request:
     path: str
     query: Mapping[str, str]
     headers: Mapping[str, str]
+    body: bytes = b""
+    """The request's body as sent (empty for a GET)."""
+    received: float = 0.0
+    """``time.monotonic()`` when the platform had read the whole request."""
 
     def header(self, name: str) -> str | None:
         """A request header, case-insensitively."""
@@ -46,6 +55,27 @@ class Request:
             if key.lower() == lowered:
                 return value
         return None
+
+    @property
+    def is_form(self) -> bool:
+        """True when the body is declared an HTML form (``application/x-www-form-urlencoded``),
+        as OAuth token requests are (RFC 6749 section 4.1.3)."""
+        kind = (self.header("Content-Type") or "").split(";")[0].strip().lower()
+        return kind == "application/x-www-form-urlencoded"
+
+    @property
+    def form(self) -> Mapping[str, list[str]]:
+        """The form fields of the body, each with every value it was given (a parameter sent
+        twice is something an OAuth server must refuse); empty unless :attr:`is_form`."""
+        if not self.is_form:
+            return {}
+        text = self.body.decode("utf-8", errors="replace")
+        return parse_qs(text, keep_blank_values=True)
+
+    def field(self, name: str) -> str | None:
+        """The form field ``name`` if it was given exactly once, else None."""
+        values = self.form.get(name)
+        return values[0] if values is not None and len(values) == 1 else None
 
 
 @dataclass
@@ -96,10 +126,14 @@ Answer = FakeResponse | RawAnswer
 """What a route may return."""
 
 
-def route(method: str, path: str) -> Callable[[Handler], Handler]:
-    """Mark a FakePlatform method as the handler of ``method path``."""
+def route(
+    method: str, path: str
+) -> Callable[[Callable[[PlatformT, Request], Answer]], Callable[[PlatformT, Request], Answer]]:
+    """Mark a FakePlatform method (of any subclass) as the handler of ``method path``."""
 
-    def mark(handler: Handler) -> Handler:
+    def mark(
+        handler: Callable[[PlatformT, Request], Answer],
+    ) -> Callable[[PlatformT, Request], Answer]:
         handler.__fake_route__ = (method, path)  # type: ignore[attr-defined]
         return handler
 
@@ -206,7 +240,13 @@ class FakePlatform:
         if self._server is None:
             raise RuntimeError("the fake platform is not running")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
+
+    @property
+    def active(self) -> int:
+        """Requests being served right now (read, not yet answered)."""
+        with self.lock:
+            return self._active_total
 
     # -- hooks -------------------------------------------------------------
 
@@ -218,15 +258,20 @@ class FakePlatform:
 
     def _serve(self, handler: _RequestHandler, method: str) -> None:
         parts = urlsplit(handler.path)
+        declared = (handler.headers.get("Content-Length") or "0").strip()
+        length = int(declared) if declared.isdigit() else -1
+        if not 0 <= length <= MAX_BODY_BYTES:  # unreadable: answer, and drop the connection
+            handler.close_connection = True
+            self._write_whole(handler, FakeResponse(413, {"message": "bad request body length"}))
+            return
         request = Request(
             method=method,
             path=parts.path,
             query={k: v[-1] for k, v in parse_qs(parts.query).items()},
             headers=dict(handler.headers.items()),
+            body=handler.rfile.read(length) if length else b"",
+            received=time.monotonic(),
         )
-        length = int(handler.headers.get("Content-Length") or 0)
-        if length:
-            handler.rfile.read(length)
         key = self.account_key(request)
         with self.lock:
             self.total_requests += 1
@@ -276,7 +321,8 @@ class FakePlatform:
         if chunked:
             handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
-        for piece in response.body:
+        pieces = cast(Iterator[bytes], response.body)
+        for piece in pieces:
             if response.pace and self._stopping.wait(response.pace):
                 break
             if self._stopping.is_set():

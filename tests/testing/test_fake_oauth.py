@@ -1,0 +1,251 @@
+"""The made-up OAuth 2 platform keeps to RFC 6749 where a client can tell: its token endpoint,
+client authentication, single-use refresh tokens, expiring bearer tokens and its API."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from trickle.core.clock import clock
+from trickle.testing.fake_oauth import FakeOAuth, Phase
+
+SECRET = "s3cret-of-the-app"
+
+
+@pytest.fixture
+def fake(now: datetime) -> Iterator[FakeOAuth]:
+    with FakeOAuth() as platform:
+        platform.register_client("app", SECRET)
+        platform.register_client("basic-app", SECRET, "client_secret_basic")
+        platform.add_account("alice")
+        yield platform
+
+
+def token_request(
+    fake: FakeOAuth, form: dict[str, str] | list[tuple[str, str]], **kwargs: Any
+) -> requests.Response:
+    return requests.post(f"{fake.base_url}/oauth/token", data=form, timeout=5, **kwargs)
+
+
+def refresh(fake: FakeOAuth, refresh_token: str | None, client: str = "app") -> requests.Response:
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token or ""}
+    return token_request(fake, {**form, "client_id": client, "client_secret": SECRET})
+
+
+def api(fake: FakeOAuth, path: str, token: str, **params: str) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"}
+    return requests.get(f"{fake.base_url}{path}", headers=headers, params=params, timeout=5)
+
+
+def test_a_refresh_answers_new_tokens_and_spends_the_refresh_token(fake: FakeOAuth) -> None:
+    first = fake.issue("alice", "app")
+    answer = refresh(fake, first.refresh_token)
+    assert answer.status_code == 200
+    assert answer.headers["Cache-Control"] == "no-store"
+    body = answer.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope"}
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert body["scope"] == "likes:read profile"
+    assert body["refresh_token"] != first.refresh_token
+    assert fake.refreshes["alice"] == 1
+    assert fake.current_refresh_token("alice") == body["refresh_token"]
+    (rotation,) = fake.rotations
+    assert (rotation.spent, rotation.issued) == (first.refresh_token, body["refresh_token"])
+
+
+def test_a_spent_refresh_token_is_invalid_grant_and_ends_the_grant(fake: FakeOAuth) -> None:
+    first = fake.issue("alice", "app")
+    renewed = refresh(fake, first.refresh_token).json()
+    again = refresh(fake, first.refresh_token)
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
+    assert fake.reuses["alice"] == 1
+    assert refresh(fake, renewed["refresh_token"]).json()["error"] == "invalid_grant"  # revoked
+    assert api(fake, "/api/me", renewed["access_token"]).status_code == 401
+    assert fake.refreshes["alice"] == 1
+
+
+def test_without_rotation_a_refresh_keeps_the_refresh_token(now: datetime) -> None:
+    with FakeOAuth(single_use_refresh_tokens=False) as fake:
+        fake.register_client("app", SECRET)
+        fake.add_account("alice")
+        first = fake.issue("alice", "app")
+        for _ in range(2):
+            body = refresh(fake, first.refresh_token).json()
+            assert "refresh_token" not in body
+            assert api(fake, "/api/me", body["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("form", "error"),
+    [
+        ({"refresh_token": "x"}, "invalid_request"),  # no grant_type
+        ({"grant_type": "password", "username": "a"}, "unsupported_grant_type"),
+        ({"grant_type": "refresh_token"}, "invalid_request"),  # no refresh_token
+        ({"grant_type": "refresh_token", "refresh_token": "fo-rt-unknown"}, "invalid_grant"),
+    ],
+)
+def test_bad_token_requests_get_rfc_6749_errors(
+    fake: FakeOAuth, form: dict[str, str], error: str
+) -> None:
+    answer = token_request(fake, {**form, "client_id": "app", "client_secret": SECRET})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == error
+    assert answer.json()["error_description"]
+
+
+def test_a_repeated_parameter_or_a_json_body_is_an_invalid_request(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "app")
+    form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens.refresh_token or ""),
+        ("refresh_token", tokens.refresh_token or ""),
+        ("client_id", "app"),
+        ("client_secret", SECRET),
+    ]
+    assert token_request(fake, form).json()["error"] == "invalid_request"
+    as_json = requests.post(f"{fake.base_url}/oauth/token", json=dict(form[:2]), timeout=5).json()
+    assert as_json["error"] == "invalid_request"
+    assert fake.refreshes["alice"] == 0
+
+
+def test_more_scope_than_the_grant_gave_is_invalid_scope(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "app", scope=("likes:read",))
+    form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token or ""}
+    credentials = {"client_id": "app", "client_secret": SECRET}
+    wider = token_request(fake, {**form, **credentials, "scope": "likes:read profile"})
+    assert wider.json()["error"] == "invalid_scope"
+    same = token_request(fake, {**form, **credentials, "scope": "likes:read"})
+    assert same.json()["scope"] == "likes:read"
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def test_client_secret_basic_authenticates_a_client_registered_for_it(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "basic-app")
+    form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token or ""}
+    answer = token_request(fake, form, headers={"Authorization": basic("basic-app", SECRET)})
+    assert answer.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("client", "header", "form_secret", "status", "error"),
+    [
+        ("basic-app", basic("basic-app", "wrong"), None, 401, "invalid_client"),
+        ("basic-app", "Basic !!!", None, 401, "invalid_client"),
+        ("basic-app", None, SECRET, 401, "invalid_client"),  # registered for basic
+        ("app", basic("app", SECRET), None, 401, "invalid_client"),  # registered for post
+        ("app", None, "wrong", 401, "invalid_client"),
+        ("app", None, None, 401, "invalid_client"),  # no authentication at all
+        ("app", basic("app", SECRET), SECRET, 400, "invalid_request"),  # two methods
+    ],
+)
+def test_a_client_that_fails_authentication_is_refused_before_its_grant_is_read(
+    fake: FakeOAuth,
+    client: str,
+    header: str | None,
+    form_secret: str | None,
+    status: int,
+    error: str,
+) -> None:
+    tokens = fake.issue("alice", client)
+    form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token or ""}
+    if form_secret is not None:
+        form.update(client_id=client, client_secret=form_secret)
+    headers = {"Authorization": header} if header else {}
+    answer = token_request(fake, form, headers=headers)
+    assert (answer.status_code, answer.json()["error"]) == (status, error)
+    if header and status == 401:
+        assert answer.headers["WWW-Authenticate"].startswith("Basic ")
+    assert fake.refreshes["alice"] == 0
+    assert fake.accepts(tokens.credentials())
+
+
+def test_a_refresh_token_of_another_client_is_invalid_grant(fake: FakeOAuth) -> None:
+    fake.register_client("other", SECRET)
+    tokens = fake.issue("alice", "app")
+    assert refresh(fake, tokens.refresh_token, client="other").json()["error"] == "invalid_grant"
+    assert fake.accepts(tokens.credentials())
+
+
+def test_an_access_token_works_for_its_lifetime_on_trickles_clock(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "app")
+    me = api(fake, "/api/me", tokens.access_token)
+    assert me.json() == {"id": fake.accounts["alice"].id, "username": "alice"}
+    clock.advance(timedelta(minutes=59, seconds=59))
+    assert api(fake, "/api/me", tokens.access_token).status_code == 200
+    clock.advance(timedelta(seconds=1))
+    expired = api(fake, "/api/me", tokens.access_token)
+    assert expired.status_code == 401
+    assert 'error="invalid_token"' in expired.headers["WWW-Authenticate"]
+    assert fake.accepts(tokens.credentials())  # by its refresh token
+
+
+def test_unknown_revoked_and_ended_tokens_are_refused(fake: FakeOAuth) -> None:
+    assert api(fake, "/api/me", "fo-at-made-up").status_code == 401
+    tokens = fake.issue("alice", "app")
+    fake.expire_access_tokens("alice")
+    assert api(fake, "/api/me", tokens.access_token).status_code == 401
+    assert refresh(fake, tokens.refresh_token).status_code == 200  # the grant lives on
+    fake.revoke("alice")
+    assert not fake.accepts(tokens.credentials())
+    assert fake.current_refresh_token("alice") is None
+
+
+def test_likes_are_listed_newest_first_page_by_page(fake: FakeOAuth, now: datetime) -> None:
+    for n in (3, 1, 2):
+        fake.like("alice", f"item-{n}", at=now - timedelta(minutes=10 - n), author=f"maker{n}")
+    tokens = fake.issue("alice", "app")
+    first = api(fake, "/api/likes", tokens.access_token, limit="2").json()
+    assert [like["id"] for like in first["likes"]] == ["item-3", "item-2"]
+    assert first["likes"][0]["author"] == {"id": "a-maker3", "name": "maker3"}
+    assert first["likes"][0]["liked_at"] == (now - timedelta(minutes=7)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    last = api(fake, "/api/likes", tokens.access_token, limit="2", cursor=first["next_cursor"])
+    assert [like["id"] for like in last.json()["likes"]] == ["item-1"]
+    assert last.json()["next_cursor"] is None
+
+
+def test_a_rate_limited_account_is_told_when_to_come_back(fake: FakeOAuth, now: datetime) -> None:
+    tokens = fake.issue("alice", "app")
+    fake.rate_limit("alice", now + timedelta(seconds=90))
+    answer = api(fake, "/api/likes", tokens.access_token)
+    assert (answer.status_code, answer.headers["Retry-After"]) == (429, "90")
+
+
+def test_requests_are_counted_per_account_whichever_token_they_carry(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "app")
+    api(fake, "/api/me", tokens.access_token)
+    renewed = refresh(fake, tokens.refresh_token).json()
+    api(fake, "/api/me", renewed["access_token"])
+    assert fake.requests["alice"] == 3
+
+
+def test_hooks_hold_a_request_after_the_rotation_and_at_a_new_tokens_first_use(
+    fake: FakeOAuth,
+) -> None:
+    seen: list[tuple[Phase, str, str | None]] = []
+    fake.hook(Phase.ROTATED, lambda user: seen.append((Phase.ROTATED, user, current())))
+    fake.hook(Phase.FIRST_USE, lambda user: seen.append((Phase.FIRST_USE, user, current())))
+
+    def current() -> str | None:
+        return fake.current_refresh_token("alice")
+
+    tokens = fake.issue("alice", "app")
+    api(fake, "/api/me", tokens.access_token)  # not from a refresh: no hook
+    renewed = refresh(fake, tokens.refresh_token).json()
+    api(fake, "/api/me", renewed["access_token"])
+    api(fake, "/api/me", renewed["access_token"])  # not the first use
+    assert seen == [
+        (Phase.ROTATED, "alice", renewed["refresh_token"]),
+        (Phase.FIRST_USE, "alice", renewed["refresh_token"]),
+    ]

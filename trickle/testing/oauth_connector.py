@@ -1,0 +1,135 @@
+"""The connector of the made-up OAuth 2 platform (:mod:`trickle.testing.fake_oauth`).
+
+A plain :class:`~trickle.connectors.rest.RestConnector` declaration, as a real
+platform's would be, whose credentials expire: ``OAuth2(token_url=...)``
+auth, so its sessions refresh one-hour tokens with single-use refresh tokens.
+It is not a platform anyone uses, so it has no entry point: tests register it
+with ``Registry.of([FakeOAuthConnector])`` (or hand that registry to
+``trickle.cli.main`` for a ``trickle run`` process), with settings pointing
+``base_url`` and ``token_url`` at a running :class:`FakeOAuth`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr, StringConstraints, TypeAdapter
+
+from trickle.connectors.auth import OAuth2
+from trickle.connectors.base import Identity
+from trickle.connectors.paginators import NextToken
+from trickle.connectors.payloads import PlatformTime
+from trickle.connectors.quality import Capability, Tier
+from trickle.connectors.rest import RestConnector
+from trickle.connectors.settings import ConnectorSettings
+from trickle.core.events import LikeEvent
+from trickle.testing.fake_oauth import LIKES_PATH, ME_PATH, TOKEN_PATH
+
+DEFAULT_BASE_URL = "https://oauth.example.test"
+
+
+class FakeOAuthSettings(ConnectorSettings):
+    """``[connectors.fake_oauth]``: the app registered with the platform, and where its token
+    endpoint is when it is not the default one (a fake on 127.0.0.1)."""
+
+    required: ClassVar[tuple[str, ...]] = ("client_id", "client_secret")
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    token_url: str | None = None
+
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Author(_Model):
+    """Whose item was liked: the creator to pay."""
+
+    id: NonEmpty
+    name: NonEmpty
+
+
+class Like(_Model):
+    """One item of ``GET /api/likes``."""
+
+    id: NonEmpty
+    liked_at: PlatformTime
+    author: Author
+
+
+class LikesPage(_Model):
+    """A page of ``GET /api/likes``: likes newest first, the cursor of the next page."""
+
+    likes: list[Like]
+    next_cursor: str | None = None
+
+
+class Me(_Model):
+    """``GET /api/me``."""
+
+    id: NonEmpty
+    username: NonEmpty
+
+
+class FakeOAuthConnector(RestConnector):
+    """Likes on the made-up OAuth 2 platform: expiring tokens renewed with single-use refresh
+    tokens (see the module)."""
+
+    name = "fake_oauth"
+    display_name = "Fake OAuth 2 platform"
+    default_base_url = DEFAULT_BASE_URL
+    settings_model = FakeOAuthSettings
+    auth = OAuth2(token_url=DEFAULT_BASE_URL + TOKEN_PATH)
+    default_page_size = 20
+    tier = Tier.GOLD
+    capabilities = frozenset({Capability.LIKE_TIME, Capability.EXPIRING_TOKENS})
+    quality_rules = (
+        "identifies-account",
+        "polls-incrementally",
+        "typed-errors",
+        "secrets-redacted",
+        "contract-suite",
+        "honours-rate-limits",
+        "like-time",
+        "refreshes-credentials",
+        "fake-platform",
+    )
+    exemptions = {
+        "links-with-token": "OAuth 2: an account links with an access and a refresh token",
+        "fixtures-from-reference": "a made-up platform: there is no reference to take them from",
+    }
+
+    likes_path = LIKES_PATH
+    page_size_param = "limit"
+    paginator = NextToken(path=("next_cursor",), param="cursor")
+    page_model = TypeAdapter(LikesPage)
+    identity_path = ME_PATH
+    identity_model = TypeAdapter(Me)
+
+    def items(self, page: Any) -> list[Like]:
+        """The page's likes."""
+        likes: LikesPage = page
+        return list(likes.likes)
+
+    def like(self, item: Any, observed_at: datetime) -> LikeEvent:
+        """A like of an item, made by its author."""
+        like: Like = item
+        return LikeEvent(
+            platform=self.name,
+            item_id=like.id,
+            item_url=f"{DEFAULT_BASE_URL}/items/{like.id}",
+            creator_id=like.author.id,
+            creator_handle=like.author.name,
+            liked_at=like.liked_at,
+            observed_at=observed_at,
+        )
+
+    def identity(self, payload: Any) -> Identity:
+        """The token's owner: permanent id and username."""
+        me: Me = payload
+        return Identity(platform_user_id=me.id, handle=me.username)

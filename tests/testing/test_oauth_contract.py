@@ -34,11 +34,6 @@ BROKEN_FIELDS = {
 
 def _break(kind: Malformed, call: Call, response: FakeResponse) -> FakeResponse:
     """A real answer of FakeOAuth broken as ``kind`` says."""
-    if kind is Malformed.HTML_ERROR_PAGE:
-        return FakeResponse(200, "<html><body>Down for maintenance</body></html>", {})
-    if kind is Malformed.TRUNCATED_JSON:
-        body = response.encoded()
-        return FakeResponse(200, body[: len(body) // 2], dict(response.headers))
     body: Any = copy.deepcopy(response.body)
     if call is Call.IDENTIFY:
         if kind is Malformed.MISSING_FIELD:
@@ -93,7 +88,7 @@ class OAuthContractPlatform(ContractPlatform):
         assert status == 429
         self.fake.rate_limit(account.extra["username"], until)
 
-    def malform(self, account: ContractAccount, kind: Malformed, call: Call) -> str | None:
+    def malform(self, account: ContractAccount, kind: Malformed, call: Call) -> str:
         """Break the 200 answers of ``GET /api/me`` (identify) or ``GET /api/likes`` (poll)."""
         path = ME_PATH if call is Call.IDENTIFY else LIKES_PATH
 
@@ -103,11 +98,11 @@ class OAuthContractPlatform(ContractPlatform):
             return _break(kind, call, response)
 
         self.fake.tamper(account.extra["username"], rewrite)
-        return BROKEN_FIELDS.get((kind, call))
+        return BROKEN_FIELDS[(kind, call)]
 
-    def request_count(self, account: ContractAccount) -> int | None:
-        """FakeOAuth counts requests per account, whichever token they carry."""
-        return self.fake.requests[account.extra["username"]]
+    def expire_access_token(self, account: ContractAccount) -> None:
+        """End the account's access tokens now; its refresh token still renews them."""
+        self.fake.expire_access_tokens(account.extra["username"])
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from trickle.app import App
-from trickle.config import ConfigError, Settings, WorkerSettings, load_settings
+from trickle.config import ConfigError, LinkingSettings, Settings, WorkerSettings, load_settings
+from trickle.connectors.github.connector import GitHubSettings
 from trickle.connectors.settings import ConnectorSettings, ConnectorSettingsError
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "trickle.example.toml"
@@ -320,6 +321,8 @@ def test_the_example_file_shows_the_defaults() -> None:
 
 def test_the_example_file_documents_every_setting() -> None:
     text = EXAMPLE.read_text()
-    assert _documented_keys(text, None) == set(Settings.model_fields) - {"worker", "connectors"}
+    tables = {"worker", "linking", "connectors"}
+    assert _documented_keys(text, None) == set(Settings.model_fields) - tables
     assert _documented_keys(text, "worker") == set(WorkerSettings.model_fields)
-    assert _documented_keys(text, "connectors.github") == set(ConnectorSettings.model_fields)
+    assert _documented_keys(text, "linking") == set(LinkingSettings.model_fields)
+    assert _documented_keys(text, "connectors.github") == set(GitHubSettings.model_fields)

@@ -643,6 +643,16 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
                         "problems": list(i.problems),
                         "missing_settings": list(i.missing_settings),
                         "settings_error": i.settings_error,
+                        "ready_to_link": bool(i.ready_flows),
+                        "link_flows": [
+                            {
+                                "kind": f.kind,
+                                "description": f.description,
+                                "ready": f.kind in i.ready_flows,
+                                "missing_settings": list(f.missing_settings),
+                            }
+                            for f in i.flows
+                        ],
                         "error": i.error,
                     }
                     for i in infos
@@ -650,7 +660,9 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             }
         )
         return
-    grid = table("name", "status", "tier", "source", wide=("status", "tier", "source"))
+    grid = table(
+        "name", "status", "link with", "tier", "source", wide=("status", "link with", "tier")
+    )
     for i in infos:
         status = _connector_status(i)
         tier = literal(i.tier.value if i.tier else "-")
@@ -663,8 +675,22 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
             )
         if i.exemptions:
             tier.append_text(literal(f"; exempt: {', '.join(i.exemptions)}"))
-        add_row(grid, i.name, status, tier, i.source)
+        add_row(grid, i.name, status, _link_flows(i), tier, i.source)
     console.print(grid)
+
+
+def _link_flows(info: Any) -> Text:
+    """The flows an account can be linked with, and what each of the others still needs."""
+    shown = Text()
+    for flow in info.flows:
+        if shown:
+            shown.append_text(literal(", "))
+        if flow.kind in info.ready_flows:
+            shown.append_text(styled(flow.kind, "green"))
+        else:
+            needs = ", ".join(flow.missing_settings)
+            shown.append_text(styled(f"{flow.kind} (needs {needs})" if needs else flow.kind, "dim"))
+    return shown or literal("-")
 
 
 def _connector_status(info: Any) -> Text:

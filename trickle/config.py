@@ -53,6 +53,18 @@ class WorkerSettings(BaseModel):
     summary_seconds: float = Field(default=60.0, gt=0)
 
 
+class LinkingSettings(BaseModel):
+    """``[linking]``: how ``trickle link`` waits for a platform's redirect in a terminal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loopback_port: int = Field(default=0, ge=0, le=65535)
+    """The port of the redirect URI ``http://127.0.0.1:PORT/callback`` (0: any free port,
+    for platforms that accept any loopback port as RFC 8252 asks)."""
+    timeout_seconds: float = Field(default=300.0, ge=10, le=3600)
+    """How long a link waits for the user to approve in the browser."""
+
+
 class ConnectorTable(ConnectorSettings):
     """A ``[connectors.NAME]`` table as the settings file holds it: the common keys checked,
     any other key kept for the connector's own settings model to check."""
@@ -81,6 +93,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     worker: WorkerSettings = WorkerSettings()
+    linking: LinkingSettings = LinkingSettings()
     connectors: dict[str, ConnectorTable] = {}
     """``[connectors.NAME]`` tables: the keys every connector understands checked here, a
     connector's own keys kept for its settings model (see

@@ -329,6 +329,8 @@ class Poller:
             return _replace(
                 base, status="lease_lost", error="the account is leased to another worker"
             )
+        if account.credentials is None:  # unlinked after it was claimed
+            return _replace(base, status="lease_lost", error="the account was unlinked")
         reach: AccountSession | None = None
 
         def secrets() -> list[str]:

@@ -21,6 +21,7 @@ from trickle.connectors.registry import (
     ENTRY_POINT_GROUP,
     ConnectorInfo,
     ConnectorUnavailable,
+    FlowInfo,
     Registry,
     UnknownPlatform,
 )
@@ -139,7 +140,23 @@ def test_github_is_described_with_its_tier_and_rules() -> None:
         capabilities=("conditional-requests", "like-time", "rate-limit-headers"),
         not_applicable=("refreshes-credentials",),  # GitHub's tokens do not expire
         exemptions={},
+        flows=tuple(FlowInfo(f.kind, f.describe()) for f in GitHubConnector.link_flows),
     )
+
+
+def test_which_flows_can_link_follows_the_settings() -> None:
+    registry = Registry.of([GitHubConnector])
+    [bare] = registry.describe({})
+    assert bare.ready_flows == ("token",)
+    assert [f.missing_settings for f in bare.flows] == [
+        ("client_id",),
+        ("client_id", "client_secret"),
+        (),
+    ]
+    [device_only] = registry.describe({"github": {"client_id": "Iv1.abc"}})
+    assert device_only.ready_flows == ("device", "token")
+    [full] = registry.describe({"github": {"client_id": "Iv1.abc", "client_secret": "s"}})
+    assert full.ready_flows == ("device", "oauth2", "token")
 
 
 def test_a_registry_of_classes() -> None:
@@ -180,6 +197,7 @@ def test_describe_reports_every_broken_plugin_with_its_reason(mixed: Registry) -
         unmet_rules=assess(Tier.SILVER, ("links-with-token", "typed-errors")).unmet,
         not_applicable=("reads-rate-limits", "like-time", "refreshes-credentials"),
         exemptions={},
+        flows=(FlowInfo("token", "a token made at the platform"),),
     )
     assert "honours-rate-limits" in infos["orkut"].unmet_rules  # a claim its rules do not back
 

@@ -31,6 +31,7 @@ from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.client import OAuth2Client
 
 from trickle.connectors.errors import AuthExpired, PlatformError
+from trickle.connectors.flows import on_origin
 from trickle.connectors.policy import TOKEN_ENDPOINT_POLICY
 from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
@@ -178,8 +179,10 @@ class OAuth2(Auth):
         )
 
     def endpoint(self, settings: ConnectorSettings) -> str:
-        """The token endpoint: the ``token_url`` setting if the connector has one set."""
-        return str(getattr(settings, "token_url", None) or self.token_url)
+        """The token endpoint: the ``token_url`` setting if the connector has one set, else
+        ``token_url`` on the ``oauth_base_url`` setting's origin when that is set."""
+        given = getattr(settings, "token_url", None)
+        return str(given) if given else on_origin(self.token_url, settings.oauth_base_url)
 
     def client(self, context: AuthContext) -> OAuth2Client:
         """Authlib's OAuth 2 client for this app, sending through trickle's HTTP layer."""

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from trickle.connectors.auth import Auth, Bearer
 from trickle.connectors.errors import RateLimitScope
+from trickle.connectors.flows import LinkFlow, TokenImport
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
 from trickle.connectors.quality import Capability, Tier
 from trickle.connectors.ratelimits import RateLimit
@@ -211,6 +212,8 @@ class Connector(abc.ABC):
     platform's own keys."""
     auth: ClassVar[Auth] = Bearer()
     """How requests prove whose they are (see :mod:`trickle.connectors.auth`)."""
+    link_flows: ClassVar[tuple[LinkFlow, ...]] = (TokenImport(),)
+    """How an account is linked, the preferred first (see :mod:`trickle.connectors.flows`)."""
     error_policy: ClassVar[ErrorPolicy] = DEFAULT_POLICY
     """What the platform's answers mean (see :mod:`trickle.connectors.policy`)."""
     multi_host: ClassVar[bool] = False
@@ -269,6 +272,15 @@ class Connector(abc.ABC):
             save=save,
             until=until,
         )
+
+    def revoke(self, credentials: Credentials) -> bool | None:
+        """Revoke ``credentials`` at the platform its own way, for a platform whose
+        revocation is not RFC 7009 (GitHub's): True when revoked, False when these
+        credentials cannot be revoked by trickle (a token the user made at the platform).
+        None, the default: the linking service revokes them at the RFC 7009 endpoint of the
+        flow that issued them, if it has one. Raises a connector error when the platform
+        refused or could not be asked."""
+        return None
 
     @abc.abstractmethod
     def identify(self, session: AccountSession) -> Identity:

@@ -458,7 +458,7 @@ class HttpClient:
         url: str,
         *,
         params: Mapping[str, Any] | None = None,
-        data: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
         secrets: list[str] | None = None,
@@ -472,7 +472,8 @@ class HttpClient:
         connector error.
 
         Returns the response for the statuses ``policy`` accepts, with its body read
-        (``response.content``, at most ``limits.max_bytes``). ``data`` is sent form-encoded;
+        (``response.content``, at most ``limits.max_bytes``). ``data`` is sent form-encoded
+        (text and bytes as they are);
         ``auth`` signs the request (the auth layer's, never the operator's netrc).
         ``secrets`` are redacted from any message. ``timeout`` overrides the limits' for
         this call. ``observer`` is told of every attempt and of the final answer, whatever
@@ -507,7 +508,7 @@ class HttpClient:
         method: str,
         url: str,
         params: Mapping[str, Any] | None,
-        data: Mapping[str, Any] | None,
+        data: Mapping[str, Any] | str | bytes | None,
         headers: Mapping[str, str],
         auth: requests.auth.AuthBase | None,
         timeout: float,

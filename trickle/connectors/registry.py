@@ -35,6 +35,15 @@ class ConnectorUnavailable(TrickleError):
 
 
 @dataclass(frozen=True)
+class FlowInfo:
+    """One way of linking an account, and the settings it still needs (none: ready)."""
+
+    kind: str
+    description: str
+    missing_settings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ConnectorInfo:
     """What ``trickle connectors list`` shows for one registered connector."""
 
@@ -55,7 +64,16 @@ class ConnectorInfo:
     """``[connectors.NAME]`` keys the connector needs that are not set."""
     settings_error: str | None = None
     """Why ``[connectors.NAME]`` is refused, when it is."""
+    flows: tuple[FlowInfo, ...] = ()
+    """Its link flows, the preferred first (with the settings: what each still needs)."""
     error: str | None = None
+
+    @property
+    def ready_flows(self) -> tuple[str, ...]:
+        """The flows an account can be linked with now."""
+        if self.settings_error is not None or self.missing_settings:
+            return ()
+        return tuple(f.kind for f in self.flows if not f.missing_settings)
 
 
 class Registry:
@@ -133,12 +151,17 @@ class Registry:
             assessment = assess(cls.tier, cls.quality_rules, cls.capabilities, cls.exemptions)
             missing: tuple[str, ...] = ()
             settings_error = None
+            flows = tuple(FlowInfo(f.kind, f.describe()) for f in cls.link_flows)
             if tables is not None:
                 try:
                     settings = load_connector_settings(
                         cls.settings_model, tables.get(name), platform=name
                     )
                     missing = tuple(settings.missing())
+                    flows = tuple(
+                        FlowInfo(f.kind, f.describe(), tuple(settings.missing(f.needs)))
+                        for f in cls.link_flows
+                    )
                 except ConnectorSettingsError as exc:
                     settings_error = str(exc)
             infos.append(
@@ -156,6 +179,7 @@ class Registry:
                     problems=assessment.problems,
                     missing_settings=missing,
                     settings_error=settings_error,
+                    flows=flows,
                 )
             )
         return infos

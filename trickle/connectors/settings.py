@@ -12,7 +12,7 @@ needed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -51,6 +51,8 @@ class ConnectorSettings(BaseModel):
     """Keys the connector needs set (an app's credentials): see :meth:`missing`."""
 
     base_url: str | None = None  # None: the platform's real API root
+    oauth_base_url: str | None = None
+    """Replaces the origin of the platform's OAuth endpoints (a fake authorization server)."""
     min_interval_seconds: int = Field(default=300, ge=1)
     max_interval_seconds: int = Field(default=3600, ge=1)
     max_concurrency: int = Field(default=8, ge=1)
@@ -62,9 +64,10 @@ class ConnectorSettings(BaseModel):
     page_size: int | None = Field(default=None, ge=1)
     max_pages: int = Field(default=50, ge=1)
 
-    def missing(self) -> list[str]:
-        """The ``required`` keys that are not set."""
-        return [name for name in self.required if not _is_set(getattr(self, name, None))]
+    def missing(self, names: Iterable[str] | None = None) -> list[str]:
+        """Which of ``names`` (default: the ``required`` keys) are not set."""
+        wanted = self.required if names is None else names
+        return [name for name in wanted if not _is_set(getattr(self, name, None))]
 
     def secret(self, name: str, *, platform: str) -> str:
         """The value of the key ``name`` (a secret's revealed), or :class:`NotConfigured`

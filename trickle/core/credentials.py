@@ -48,6 +48,9 @@ class Credentials:
     extra: Mapping[str, str] = field(default_factory=dict)
     """Whatever else a platform hands out for the account (a session blob, a DID...); every
     value counts as a secret."""
+    issued_by: str | None = None
+    """The link flow that obtained them (``token``, ``oauth2``, ``device``...; None: not
+    recorded): what unlinking may revoke. Not a secret."""
 
     FORMAT: ClassVar[int] = 2
     """The version of the sealed JSON form; format 1 was ``{"token": ...}``."""
@@ -82,7 +85,7 @@ class Credentials:
     def to_json(self) -> dict[str, Any]:
         """The sealed form: a JSON object with the format version and the fields set."""
         data: dict[str, Any] = {"format": self.FORMAT}
-        for name in (*_SECRET_FIELDS, "token_type"):
+        for name in (*_SECRET_FIELDS, "token_type", "issued_by"):
             if getattr(self, name) is not None:
                 data[name] = getattr(self, name)
         if self.expires_at is not None:
@@ -113,6 +116,7 @@ class Credentials:
             token_type=_text(data.get("token_type")),
             scopes=tuple(str(s) for s in data.get("scopes") or ()),
             extra={str(k): str(v) for k, v in (data.get("extra") or {}).items()},
+            issued_by=_text(data.get("issued_by")),
         )
 
 

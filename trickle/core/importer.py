@@ -120,16 +120,22 @@ def import_events(
     """Store every event of ``lines`` in the caller's transaction, or raise and store none."""
     events, errors = parse_lines(lines)
     names = {e.user for _, e in events}
-    ids = (
-        dict(session.execute(select(User.name, User.id).where(User.name.in_(names))).all())
+    rows = (
+        session.execute(select(User.name, User.id, User.active).where(User.name.in_(names))).all()
         if names
-        else {}
+        else []
     )
-    errors.extend(
-        f"line {number}: no user called {event.user!r}"
-        for number, event in events
-        if event.user not in ids
-    )
+    ids: dict[str, int] = {}
+    inactive: set[str] = set()
+    for name, user_id, active in rows:
+        ids[name] = user_id
+        if not active:
+            inactive.add(name)
+    for number, event in events:
+        if event.user not in ids:
+            errors.append(f"line {number}: no user called {event.user!r}")
+        elif event.user in inactive:
+            errors.append(f"line {number}: {event.user!r} is deactivated")
     observed = now or clock.now()
     for number, event in events:
         try:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -85,7 +86,8 @@ class AccountStatus(StrEnum):
 
     ACTIVE = "active"
     AUTH_EXPIRED = "auth_expired"  # the token stopped working: relink to resume
-    DISABLED = "disabled"
+    DISABLED = "disabled"  # its user is deactivated: back to active when they are activated
+    UNLINKED = "unlinked"  # the user unlinked it: no credentials kept, history kept
 
 
 class RunStatus(StrEnum):
@@ -113,6 +115,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """False once deactivated: not polled, spending nothing; wallet and ledger kept."""
 
 
 class Budget(Base):
@@ -152,7 +156,9 @@ class LinkedAccount(Base):
     """The account's server, as an origin (``https://mastodon.social``), on platforms where every
     account lives on a server of its own; None elsewhere. ``platform_user_id`` is unique across
     all of a platform's servers (a global id such as an account URI or a DID)."""
-    credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Sealed :class:`~trickle.core.credentials.Credentials`; None once the account is
+    unlinked."""
     credentials_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Bumped on every write of ``credentials``: a renewal is saved only over the version it
     renewed, so it never overwrites credentials that changed meanwhile."""
@@ -189,6 +195,25 @@ class OAuthApp(Base):
     key_id: Mapped[str | None] = mapped_column(String(32))
     scopes: Mapped[str] = mapped_column(String(500))
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LinkAttempt(Base):
+    """A link begun and waiting for the platform to send the user back (or, in the device
+    flow, for the user to enter the code): what the callback is checked against, once."""
+
+    __tablename__ = "link_attempts"
+
+    state: Mapped[str] = mapped_column(String(100), primary_key=True)
+    """The OAuth ``state`` (or OAuth 1.0a's request token), unguessable, single use."""
+    platform: Mapped[str] = mapped_column(String(50))
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    flow: Mapped[str] = mapped_column(String(30))
+    redirect_uri: Mapped[str | None] = mapped_column(String(500))
+    host: Mapped[str | None] = mapped_column(String(300))
+    secrets: Mapped[bytes] = mapped_column(LargeBinary)
+    """Sealed: the PKCE verifier, OAuth 1.0a's request token secret, a device code."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Creator(Base):

@@ -67,7 +67,11 @@ def record_key_ids(session: Session, box: CredentialBox) -> Counter[str]:
     while True:
         rows = session.execute(
             select(LinkedAccount.id, LinkedAccount.credentials)
-            .where(LinkedAccount.key_id.is_(None), LinkedAccount.id > after)
+            .where(
+                LinkedAccount.key_id.is_(None),
+                LinkedAccount.credentials.is_not(None),
+                LinkedAccount.id > after,
+            )
             .order_by(LinkedAccount.id)
             .limit(BACKFILL_BATCH)
         ).all()
@@ -76,7 +80,7 @@ def record_key_ids(session: Session, box: CredentialBox) -> Counter[str]:
         readable = []
         for account_id, sealed in rows:
             try:
-                box.open(sealed)
+                box.open(sealed or b"")
             except (SecretKeyError, ValueError, TypeError):  # another key, or not a blob of ours
                 counts["unreadable"] += 1
             else:

@@ -7,11 +7,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trickle.core.clock import clock
+from trickle.core.db import rowcount
 from trickle.core.errors import TrickleError
 from trickle.core.ledger import (
     AccountKind,
@@ -20,7 +21,7 @@ from trickle.core.ledger import (
     reserved_amounts,
     wallet_balances,
 )
-from trickle.core.models import Budget, User
+from trickle.core.models import AccountStatus, Budget, LinkAttempt, LinkedAccount, User
 from trickle.core.money import (
     MAX_BUDGET_MINOR,
     MAX_DEPOSIT_MINOR,
@@ -119,6 +120,38 @@ def set_budget(session: Session, name: str, budget: Money) -> Money:
     previous = current_budget(session, user.id)
     session.add(Budget(user_id=user.id, amount_minor=budget.minor, effective_at=clock.now()))
     return Money(previous, user.currency)
+
+
+def set_active(session: Session, name: str, active: bool) -> int:
+    """Deactivate a user (``active`` False) or activate them again; returns how many of their
+    accounts stopped or resumed polling.
+
+    A deactivated user's accounts are ``disabled``: not polled, so no flattr of theirs is
+    recorded and no later month spends anything of theirs. Their wallet, shares and ledger
+    stay; shares reserved for them as a creator are still paid to them. Activating puts
+    the accounts back on the schedule, due now.
+    """
+    user = get_user(session, name)
+    if user.active == active:
+        state = "active" if active else "deactivated"
+        raise UserError(f"{user.name} is already {state}")
+    user.active = active
+    before, after = (
+        (AccountStatus.ACTIVE, AccountStatus.DISABLED)
+        if not active
+        else (AccountStatus.DISABLED, AccountStatus.ACTIVE)
+    )
+    values: dict[str, object] = {"status": after.value}
+    values["next_poll_at"] = clock.now() if active else None
+    changed = session.execute(
+        update(LinkedAccount)
+        .where(LinkedAccount.user_id == user.id, LinkedAccount.status == before.value)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if not active:
+        session.execute(delete(LinkAttempt).where(LinkAttempt.user_id == user.id))
+    return rowcount(changed)
 
 
 def current_budget(session: Session, user_id: int, at: datetime | None = None) -> int:

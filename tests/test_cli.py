@@ -100,6 +100,9 @@ def test_every_command_has_help(capsys):
         ["settle"],
         ["report"],
         ["link"],
+        ["unlink"],
+        ["users", "deactivate"],
+        ["users", "activate"],
         ["poll"],
         ["run"],
         ["ledger", "check"],
@@ -134,6 +137,7 @@ def test_users_are_added_funded_budgeted_and_listed(env, capsys):
                 "balance_minor": 2000,
                 "reserved_minor": 0,
                 "available_minor": 2000,
+                "active": True,
             }
         ]
     }
@@ -505,7 +509,7 @@ def test_help_texts_are_shown_as_written(capsys):
     assert "[worker] processes" in " ".join(out.split())
     _, out, _ = run(capsys, "link", "--help")
     text = " ".join(out.split())
-    assert "Starring" in text  # what a GitHub token needs
+    assert "whose app is set in [connectors.NAME]" in text
     token_help = text.split("--token", 1)[1].split("--json", 1)[0]
     assert "required" not in token_help  # it is asked for when omitted
 
@@ -763,3 +767,111 @@ def test_no_command_ends_in_a_traceback_whatever_is_typed(env, capsys, monkeypat
         assert message in said, (argv[:3], said[:300])
         if message:
             assert code in (1, 2), argv
+
+
+# ---------------------------------------------------------------------------
+# linking flows, unlinking, deactivating
+
+
+def test_without_an_oauth_app_github_links_with_a_token_and_says_what_the_app_would_need(
+    env, capsys, monkeypatch, github
+):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    monkeypatch.setattr("getpass.getpass", lambda prompt: TOKEN)
+
+    code, out, err = run(capsys, "link", "github", "--user", "alice")
+
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert "registered with GitHub at https://github.com/settings/applications/new" in text
+    assert "[connectors.github] client_id" in text
+    assert "linking with a token made at the platform" in text
+    assert "personal access token at https://github.com/settings/tokens" in " ".join(out.split())
+    assert "linked github account alice-gh" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--refresh-token", "rt-123"], "--refresh-token and --expires-in go with --token"),
+        (["--expires-in", "60"], "--refresh-token and --expires-in go with --token"),
+        (["--token", TOKEN, "--flow", "device"], "--token links with the token flow"),
+        (["--flow", "oauth1"], "cannot be linked with 'oauth1'"),
+        (["--flow", "device"], "needs trickle's app registered with GitHub"),
+        (["--server", "https://example.org/path"], "is not a server"),
+    ],
+)
+def test_a_link_asked_for_wrongly_is_a_clear_error(env, capsys, argv, message):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    code, _, err = run(capsys, "link", "github", "--user", "alice", *argv)
+    assert code == 1
+    assert message in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+def test_unlinking_stops_polling_keeps_history_and_says_who_revokes_the_token(env, capsys, github):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+
+    code, out, err = run(capsys, "unlink", "github", "--user", "alice")
+
+    assert code == 0, err
+    assert "unlinked github account alice-gh from alice" in " ".join(out.split())
+    assert "the token was made at GitHub: revoke it there" in " ".join(err.split())
+    [account] = run_json(capsys, "accounts", "list")["accounts"]
+    assert (account["status"], account["credentials"]) == ("unlinked", "none")
+    assert run_json(capsys, "poll")["accounts"] == []
+    code, _, err = run(capsys, "unlink", "github", "--user", "alice")
+    assert code == 1
+    assert "alice has no linked github account" in err
+
+    relinked = run_json(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    assert relinked["relinked"] is True
+    assert run_json(capsys, "poll")["accounts"][0]["status"] == "baseline"
+
+
+def test_a_deactivated_user_is_not_polled_until_activated(env, capsys, github):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+
+    code, out, _ = run(capsys, "users", "deactivate", "alice")
+    assert code == 0
+    assert "deactivated alice: 1 account(s) no longer polled" in " ".join(out.split())
+    assert run_json(capsys, "poll")["accounts"] == []
+    assert run_json(capsys, "users", "list")["users"][0]["active"] is False
+    assert "(deactivated)" in run(capsys, "users", "list")[1]
+    code, _, err = run(capsys, "link", "github", "--user", "alice", "--token", TOKEN)
+    assert code == 1
+    assert "alice is deactivated" in err
+    assert run(capsys, "users", "deactivate", "alice")[0] == 1
+
+    code, out, _ = run(capsys, "users", "activate", "alice")
+    assert code == 0
+    assert "activated alice: 1 account(s) polled again" in out
+    assert run_json(capsys, "poll")["accounts"][0]["status"] == "baseline"
+
+
+def test_connectors_list_says_which_flows_can_link_now(env, capsys, monkeypatch):
+    listed = run_json(capsys, "connectors", "list")
+    github = next(c for c in listed["connectors"] if c["name"] == "github")
+    assert github["ready_to_link"] is True
+    assert [(f["kind"], f["ready"], f["missing_settings"]) for f in github["link_flows"]] == [
+        ("device", False, ["client_id"]),
+        ("oauth2", False, ["client_id", "client_secret"]),
+        ("token", True, []),
+    ]
+    monkeypatch.setenv("TRICKLE_CONNECTORS__GITHUB__CLIENT_ID", "Iv1.0123456789abcdef")
+    listed = run_json(capsys, "connectors", "list")
+    github = next(c for c in listed["connectors"] if c["name"] == "github")
+    assert [f["kind"] for f in github["link_flows"] if f["ready"]] == ["device", "token"]
+    human = run(capsys, "connectors", "list")[1]
+    assert "link with" in " ".join(human.split())
+    assert "(needs" in human
+    assert "client_secret)," in human

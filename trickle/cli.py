@@ -36,6 +36,7 @@ from trickle.logs import LogFormat, configure_logging
 from trickle.output import (
     add_row,
     console,
+    countdown,
     err_console,
     error,
     literal,
@@ -360,30 +361,109 @@ def link(
     ctx: typer.Context,
     platform: Annotated[str, typer.Argument(help="Connector name, e.g. github.")],
     user: Annotated[str, typer.Option(help="The trickle user the account belongs to.")],
+    flow: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "How to link: device, oauth2, oauth1, registered-app or token. Default: the "
+                "platform's preferred flow whose app is set in [connectors.NAME] "
+                "(`trickle connectors list` shows them)."
+            ),
+        ),
+    ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(help="The account's server, for platforms of many (mastodon.social)."),
+    ] = None,
+    no_browser: Annotated[
+        bool,
+        typer.Option(
+            "--no-browser",
+            help=(
+                "Do not open a browser: print the address to open anywhere, and paste back "
+                "the address the browser is sent to (for a machine without one)."
+            ),
+        ),
+    ] = False,
     token: Annotated[
         str | None,
         typer.Option(
             help=(
-                "Access token. Asked for (hidden) when omitted, so it stays out of shell "
-                "history. GitHub: a classic personal access token needs no scope for public "
-                "stars; a fine-grained one needs read access to 'Starring'."
+                "Link with an access token obtained elsewhere. Asked for (hidden) when the "
+                "token flow is chosen, so it stays out of shell history."
             ),
             envvar="TRICKLE_LINK_TOKEN",
             show_envvar=True,
         ),
     ] = None,
+    refresh_token: Annotated[
+        str | None,
+        typer.Option(
+            help="The refresh token that came with --token, if any.",
+            envvar="TRICKLE_LINK_REFRESH_TOKEN",
+            show_envvar=True,
+        ),
+    ] = None,
+    expires_in: Annotated[
+        int | None,
+        typer.Option(help="Seconds until --token expires, if it does.", min=1),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Link a platform account with a token obtained from the platform."""
-    from trickle.core.credentials import Credentials
-    from trickle.linking import link_account
+    """Link a platform account to a user: through the platform's OAuth flow in the browser,
+    a code entered at the platform (device flow), or a token made there."""
+    from trickle.connectors.flows import TokenImport
+    from trickle.linking.service import Linker, normalize_server
+    from trickle.linking.terminal import Terminal, run_flow
 
     app = _app(ctx)
-    connector_class = app.registry.load(platform)
-    if token is None:
-        token = _ask_secret(f"{connector_class.display_name} token for {user}: ")
-    with waiting(f"asking {connector_class.display_name} whose token this is"):
-        result = link_account(app, platform, user, Credentials(access_token=token.strip()))
+    connector = app.connector(platform)
+    linker = Linker(app)
+    host = normalize_server(server) if server is not None else None
+    if connector.multi_host and host is None:
+        raise TrickleError(f"{platform} accounts live on servers: say which with --server")
+    if (refresh_token is not None or expires_in is not None) and token is None:
+        raise TrickleError("--refresh-token and --expires-in go with --token")
+    if token is not None and flow not in (None, "token"):
+        raise TrickleError(f"--token links with the token flow, not {flow!r}")
+    chosen = linker.flow(platform, "token" if token is not None else flow)
+    preferred = linker.flows(platform)[0]
+    if flow is None and token is None and chosen is not preferred and not as_json:
+        warn(f"{linker.setup_needed(connector, preferred)}; linking with {chosen.describe()}")
+    if isinstance(chosen, TokenImport):
+        if token is None:
+            if chosen.how:
+                say(f"{connector.display_name}: {chosen.how}")
+            token = _ask_secret(f"{connector.display_name} token for {user}: ")
+        with waiting(f"asking {connector.display_name} whose token this is"):
+            result = linker.import_token(
+                platform,
+                user,
+                token,
+                refresh_token=refresh_token,
+                expires_in=expires_in,
+                host=host,
+            )
+    else:
+        terminal = Terminal(
+            show=lambda text: err_console.print(literal(text)),
+            ask=_ask_line,
+            countdown=countdown,
+            open_browser=None if no_browser else _open_browser,
+        )
+        result = run_flow(
+            linker,
+            chosen,
+            platform,
+            user,
+            terminal=terminal,
+            settings=app.settings.linking,
+            host=host,
+        )
+    _print_link(result, as_json=as_json)
+
+
+def _print_link(result: Any, *, as_json: bool) -> None:
     claimed = result.claim
     if as_json:
         print_json(
@@ -400,7 +480,7 @@ def link(
         return
     verb = "relinked" if result.relinked else "linked"
     say(
-        f"{verb} {platform} account {result.handle} (id {result.platform_user_id}) to "
+        f"{verb} {result.platform} account {result.handle} (id {result.platform_user_id}) to "
         f"{result.user}; the first poll records the likes made before now as the baseline"
     )
     if claimed.posted_shares:
@@ -409,6 +489,64 @@ def link(
             f"{claimed.posted_shares} reserved share(s) for this creator paid to "
             f"{result.user}: {paid}"
         )
+
+
+@cli.command()
+def unlink(
+    ctx: typer.Context,
+    platform: Annotated[str, typer.Argument(help="Connector name, e.g. github.")],
+    user: Annotated[str, typer.Option(help="The trickle user the account belongs to.")],
+    account: Annotated[
+        str | None,
+        typer.Option(help="The account's handle or id, when the user has several there."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Unlink a platform account: revoke its token where the platform allows, delete the
+    stored credentials, stop polling. Its flattrs, shares and the ledger are kept."""
+    from trickle.linking.service import Linker
+
+    app = _app(ctx)
+    with waiting(f"unlinking the {platform} account"):
+        result = Linker(app).unlink(platform, user, account)
+    if as_json:
+        print_json(
+            {
+                "account_id": result.account_id,
+                "platform": result.platform,
+                "handle": result.handle,
+                "user": result.user,
+                "revoked": result.revoked,
+                "note": result.note,
+            }
+        )
+        return
+    say(
+        f"unlinked {platform} account {result.handle} from {result.user}: no longer polled, "
+        "its flattrs and ledger kept"
+    )
+    (say if result.revoked else warn)(result.note)
+
+
+def _open_browser(url: str) -> bool:
+    """Open ``url`` in the user's browser (``$BROWSER`` if set); False when there is none."""
+    import webbrowser
+
+    try:
+        return webbrowser.open(url)
+    except webbrowser.Error:
+        return False
+
+
+def _ask_line(prompt: str) -> str:
+    """Read one line from the user; Ctrl-C is an interruption, end of input an error."""
+    try:
+        return input(prompt)
+    except KeyboardInterrupt:
+        err_console.print()
+        raise typer.Exit(130) from None
+    except EOFError:
+        raise TrickleError("no input: nothing was linked") from None
 
 
 def _ask_secret(prompt: str) -> str:
@@ -469,6 +607,34 @@ def users_budget(
     say(f"{user.name}: budget {old} -> {new}")
 
 
+@users_cli.command("deactivate")
+def users_deactivate(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+    """Stop a user's trickle: their accounts are no longer polled, so no later month spends
+    anything of theirs. Their wallet, shares and ledger are kept; shares for them as a
+    creator are still paid to them."""
+    from trickle.core.users import set_active
+
+    app = _app(ctx)
+    with app.db.session() as session:
+        stopped = set_active(session, name, False)
+    say(
+        f"deactivated {name}: {stopped} account(s) no longer polled; wallet and ledger kept "
+        f"(`trickle users activate {name}` resumes)"
+    )
+
+
+@users_cli.command("activate")
+def users_activate(ctx: typer.Context, name: Annotated[str, typer.Argument()]) -> None:
+    """Resume a deactivated user: their accounts are polled again from now (likes made
+    while they were deactivated count as their new baseline's, never paid)."""
+    from trickle.core.users import set_active
+
+    app = _app(ctx)
+    with app.db.session() as session:
+        resumed = set_active(session, name, True)
+    say(f"activated {name}: {resumed} account(s) polled again")
+
+
 @users_cli.command("fund")
 def users_fund(
     ctx: typer.Context,
@@ -513,6 +679,7 @@ def users_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
                         "balance_minor": r.balance_minor,
                         "reserved_minor": r.reserved_minor,
                         "available_minor": r.available_minor,
+                        "active": r.active,
                     }
                     for r in rows
                 ]
@@ -529,7 +696,7 @@ def users_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for r in rows:
         add_row(
             grid,
-            r.name,
+            r.name if r.active else Text.assemble(literal(r.name), styled(" (deactivated)", "dim")),
             _money(r.budget_minor, r.currency),
             _money(r.balance_minor, r.currency),
             _money(r.reserved_minor, r.currency),
@@ -561,6 +728,8 @@ def accounts_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         ).all()
 
     def credentials(account: LinkedAccount) -> str:
+        if account.credentials is None:
+            return "none"
         if key_id is None or account.key_id is None:
             return "unknown"
         return "readable" if account.key_id == key_id else "unreadable"
@@ -661,8 +830,9 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
         )
         return
     grid = table(
-        "name", "status", "link with", "tier", "source", wide=("status", "link with", "tier")
-    )
+        "name", "status", "link with", "tier", "source",
+        wide=("status", "link with", "tier", "source"),
+    )  # fmt: skip
     for i in infos:
         status = _connector_status(i)
         tier = literal(i.tier.value if i.tier else "-")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -150,3 +150,19 @@ def waiting(description: str) -> Iterator[None]:
         return
     with err_console.status(literal(description)):
         yield
+
+
+@contextmanager
+def countdown(description: str) -> Iterator[Callable[[int], None]]:
+    """A spinner on standard error that counts down while the block waits on a person (a link
+    approved in the browser). Yields ``tick(seconds_left)``; off a terminal it does nothing."""
+    if not err_console.is_terminal:
+        yield lambda seconds: None
+        return
+    with err_console.status(literal(description)) as status:
+
+        def tick(seconds: int) -> None:
+            minutes, rest = divmod(max(0, seconds), 60)
+            status.update(literal(f"{description} ({minutes}:{rest:02d} left, Ctrl-C to stop)"))
+
+        yield tick

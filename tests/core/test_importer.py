@@ -20,7 +20,7 @@ from trickle.core.importer import (
 )
 from trickle.core.models import Creator, Flattr, User
 from trickle.core.money import Money
-from trickle.core.users import add_user
+from trickle.core.users import add_user, set_active
 
 pytestmark = pytest.mark.usefixtures("now")
 
@@ -253,3 +253,11 @@ def test_parse_lines_numbers_lines_from_one_and_skips_blank_ones() -> None:
     assert errors == []
     assert [(n, e.item_id) for n, e in events] == [(2, "x"), (4, "y")]
     assert all(isinstance(e, ImportedEvent) for _, e in events)
+
+
+def test_a_deactivated_user_has_nothing_imported(sqlite_users: Database) -> None:
+    with sqlite_users.session() as session:
+        set_active(session, "alice", False)
+    with pytest.raises(ImportError_, match=r"line 1: 'alice' is deactivated"):
+        run_import(sqlite_users, [line()])
+    assert stored(sqlite_users) == (0, 0)

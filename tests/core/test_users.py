@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from trickle.core.clock import clock
 from trickle.core.db import Database
 from trickle.core.ledger import LedgerError, funds_of
-from trickle.core.models import Budget, LedgerTransaction, User
+from trickle.core.models import AccountStatus, Budget, LedgerTransaction, LinkedAccount, User
 from trickle.core.money import (
     MAX_BALANCE_MINOR,
     MAX_BUDGET_MINOR,
@@ -26,6 +26,7 @@ from trickle.core.users import (
     fund,
     get_user,
     list_users,
+    set_active,
     set_budget,
 )
 
@@ -352,3 +353,84 @@ def test_available_funds_are_the_balance_minus_reserved() -> None:
 def test_list_users_of_an_empty_database_is_empty(db: Database) -> None:
     with db.reader() as session:
         assert list_users(session) == []
+
+
+# ---------------------------------------------------------------------------
+# deactivating and activating
+
+
+def linked_account(db: Database, user: str, status: AccountStatus) -> int:
+    with db.session() as session:
+        account = LinkedAccount(
+            user_id=get_user(session, user).id,
+            platform="github",
+            platform_user_id=f"{user}-{status.value}",
+            handle=user,
+            credentials=b"sealed",
+            status=status.value,
+            linked_at=clock.now() - timedelta(days=30),
+            poll_state={"known": ["seen-1"]},
+            baseline_done=True,
+            next_poll_at=clock.now(),
+            interval_seconds=300,
+        )
+        session.add(account)
+        session.flush()
+        return account.id
+
+
+def account_row(db: Database, account_id: int) -> LinkedAccount:
+    with db.reader() as session:
+        return session.get_one(LinkedAccount, account_id)
+
+
+def test_a_deactivated_users_accounts_stop_and_their_money_stays(db: Database) -> None:
+    with db.session() as session:
+        add_user(session, "alice", eur(500))
+        fund(session, "alice", eur(2000))
+    active = linked_account(db, "alice", AccountStatus.ACTIVE)
+    expired = linked_account(db, "alice", AccountStatus.AUTH_EXPIRED)
+
+    with db.session() as session:
+        assert set_active(session, "alice", False) == 1
+
+    assert (account_row(db, active).status, account_row(db, active).next_poll_at) == (
+        "disabled",
+        None,
+    )
+    assert account_row(db, expired).status == "auth_expired"  # still needs its relink
+    with db.reader() as session:
+        assert not get_user(session, "alice").active
+        assert funds_of(session, get_user(session, "alice").id, "EUR").balance == 2000
+
+
+def test_an_activated_user_resumes_from_a_new_baseline(db: Database) -> None:
+    with db.session() as session:
+        add_user(session, "alice", eur(500))
+    account = linked_account(db, "alice", AccountStatus.ACTIVE)
+    with db.session() as session:
+        set_active(session, "alice", False)
+    clock.advance(timedelta(days=10))
+
+    with db.session() as session:
+        assert set_active(session, "alice", True) == 1
+
+    row = account_row(db, account)
+    assert row.status == "active"
+    assert row.next_poll_at == clock.now().replace(microsecond=0)
+    assert row.linked_at == clock.now().replace(microsecond=0)  # liked meanwhile: not paid
+    assert not row.baseline_done
+    assert row.poll_state == {"known": ["seen-1"]}  # known items stay known
+
+
+def test_deactivating_twice_says_so(db: Database) -> None:
+    with db.session() as session:
+        add_user(session, "alice", eur(500))
+    with db.session() as session:
+        set_active(session, "alice", False)
+    with db.session() as session, pytest.raises(UserError, match="alice is already deactivated"):
+        set_active(session, "alice", False)
+    with db.session() as session:
+        set_active(session, "alice", True)
+    with db.session() as session, pytest.raises(UserError, match="alice is already active"):
+        set_active(session, "alice", True)

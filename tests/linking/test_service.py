@@ -11,159 +11,34 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from pydantic import SecretStr, TypeAdapter
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from tests.conftest import make_settings
-from trickle.app import App
-from trickle.connectors.base import Identity
-from trickle.connectors.flows import (
-    AuthorizationCode,
-    DeviceAuthorization,
-    OAuth1Authorization,
-    RegisteredApp,
+from tests.linking.platforms import (
+    ACCESS,
+    API,
+    AUTH,
+    CALLBACK,
+    CLIENT_SECRET,
+    CODE,
+    REFRESH,
+    accounts,
+    attempts,
+    back,
+    token_answer,
 )
-from trickle.connectors.paginators import LinkHeader
-from trickle.connectors.registry import Registry
-from trickle.connectors.rest import RestConnector
-from trickle.connectors.settings import ConnectorSettings
+from trickle.app import App
 from trickle.core.clock import clock
-from trickle.core.db import Database
-from trickle.core.events import LikeEvent
-from trickle.core.models import LinkAttempt, LinkedAccount, OAuthApp
-from trickle.core.money import Money
-from trickle.core.users import add_user
+from trickle.core.credentials import Credentials
+from trickle.core.models import LinkedAccount, OAuthApp
+from trickle.core.users import set_active
 from trickle.linking.accounts import LinkError
-from trickle.linking.service import Linker
-
-API = "https://api.oauthy.test"
-AUTH = "https://auth.oauthy.test"
-CALLBACK = "http://127.0.0.1:8765/callback"
-CLIENT_SECRET = "client-s3cret-value-0123456789"
-ACCESS = "at-4cc3ss-t0ken-value-abcdefgh"
-REFRESH = "rt-r3fr3sh-t0ken-value-abcdefgh"
-CODE = "c0de-value-abcdefghijklmnop"
-
-
-class AppSettings(ConnectorSettings):
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    consumer_key: str | None = None
-    consumer_secret: SecretStr | None = None
-
-
-ME = TypeAdapter(dict[str, str])
-
-
-class Oauthy(RestConnector):
-    """A platform of the OAuth 2 authorization code flow with PKCE."""
-
-    name = "oauthy"
-    display_name = "Oauthy"
-    default_base_url = API
-    settings_model = AppSettings
-    link_flows = (
-        AuthorizationCode(
-            authorize_url=f"{AUTH}/authorize",
-            token_url=f"{AUTH}/token",
-            scopes=("likes.read", "offline"),
-        ),
-        DeviceAuthorization(device_url=f"{AUTH}/device/code", token_url=f"{AUTH}/token"),
-    )
-    likes_path = "/likes"
-    paginator = LinkHeader()
-    page_model = TypeAdapter(list[dict[str, str]])
-    identity_path = "/me"
-    identity_model = ME
-
-    def like(self, item: Any, observed_at: datetime) -> LikeEvent:
-        raise AssertionError("linking never polls")
-
-    def identity(self, payload: Any) -> Identity:
-        return Identity(platform_user_id=payload["id"], handle=payload["name"])
-
-
-class Signy(Oauthy):
-    """A platform of OAuth 1.0a."""
-
-    name = "signy"
-    display_name = "Signy"
-    link_flows = (
-        OAuth1Authorization(
-            request_token_url=f"{AUTH}/oauth/request_token",
-            authorize_url=f"{AUTH}/oauth/authorize",
-            access_token_url=f"{AUTH}/oauth/access_token",
-            authorize_params={"perms": "read"},
-        ),
-    )
-
-
-class Fedi(Oauthy):
-    """A platform of many servers, each registering its apps."""
-
-    name = "fedi"
-    display_name = "Fedi"
-    multi_host = True
-    link_flows = (RegisteredApp(scopes=("read:favourites", "profile")),)
-
-
-@pytest.fixture
-def app(sqlite_db: Database, tmp_path: Path) -> Iterator[App]:
-    settings = make_settings(sqlite_db.url, tmp_path)
-    settings.connectors = {
-        "oauthy": {"client_id": "oauthy-app", "client_secret": CLIENT_SECRET},
-        "signy": {"consumer_key": "signy-key", "consumer_secret": CLIENT_SECRET},
-    }
-    application = App(settings, registry=Registry.of([Oauthy, Signy, Fedi]))
-    clock.set(datetime(2026, 11, 2, 12, tzinfo=UTC), frozen=True)
-    with application.db.session() as session:
-        add_user(session, "alice", Money(500, "EUR"))
-    yield application
-    application.close()
-
-
-@pytest.fixture
-def mock() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.get(f"{API}/me", json={"id": "u-77", "name": "alice-on-oauthy"})
-        yield rsps
-
-
-def attempts(app: App) -> int:
-    with app.db.reader() as session:
-        return int(session.scalar(select(func.count()).select_from(LinkAttempt)) or 0)
-
-
-def accounts(app: App) -> int:
-    with app.db.reader() as session:
-        return int(session.scalar(select(func.count()).select_from(LinkedAccount)) or 0)
-
-
-def back(authorization_url: str, **answer: str) -> str:
-    """Where the platform sends the browser back: the callback with ``answer``."""
-    state = parse_qs(urlsplit(authorization_url).query)["state"][0]
-    query = "&".join(f"{k}={v}" for k, v in {"state": state, **answer}.items())
-    return f"{CALLBACK}?{query}"
-
-
-def token_answer(**changes: Any) -> dict[str, Any]:
-    return {
-        "access_token": ACCESS,
-        "token_type": "Bearer",
-        "expires_in": 7200,
-        "refresh_token": REFRESH,
-        "scope": "likes.read offline",
-        **changes,
-    }
-
+from trickle.linking.service import Linker, normalize_server
 
 # ---------------------------------------------------------------------------
 # OAuth 2: the authorization code with PKCE
@@ -282,11 +157,25 @@ def test_a_refused_code_is_a_clear_error_without_secrets(
     assert accounts(app) == 0
 
 
-def test_a_missing_app_credential_says_where_to_set_it(app: App) -> None:
+def test_a_missing_app_credential_says_where_to_register_and_which_redirect(app: App) -> None:
     app.settings.connectors["oauthy"] = {"client_id": "oauthy-app"}
     app._connectors.clear()
-    with pytest.raises(Exception, match=r"\[connectors.oauthy\] client_secret"):
+    with pytest.raises(LinkError) as caught:
         Linker(app).authorize("oauthy", "alice", redirect_uri=CALLBACK)
+    message = str(caught.value)
+    assert "registered with Oauthy at https://oauthy.test/developers" in message
+    assert "the redirect URI http://127.0.0.1/callback (any port" in message
+    assert "[connectors.oauthy] client_secret" in message
+    assert "TRICKLE_CONNECTORS__OAUTHY__CLIENT_SECRET" in message
+    assert attempts(app) == 0
+
+
+def test_a_fixed_loopback_port_is_the_redirect_uri_to_register(app: App) -> None:
+    app.settings.connectors["oauthy"] = {}
+    app.settings.linking.loopback_port = 8765
+    app._connectors.clear()
+    with pytest.raises(LinkError, match=r"redirect URI http://127\.0\.0\.1:8765/callback;"):
+        Linker(app).flow("oauthy", "oauth2")
 
 
 # ---------------------------------------------------------------------------
@@ -510,8 +399,201 @@ def test_a_server_that_registers_nothing_is_not_that_platform(
 
 def test_the_flows_a_connector_offers_are_named(app: App) -> None:
     linker = Linker(app)
-    assert [f.kind for f in linker.flows("oauthy")] == ["oauth2", "device"]
+    assert [f.kind for f in linker.flows("oauthy")] == ["oauth2", "device", "token"]
     assert linker.flow("oauthy").kind == "oauth2"
+    assert linker.flow("oauthy", redirects=True).kind == "oauth2"
     with pytest.raises(LinkError, match=r"cannot be linked with 'oauth1' \(it offers: oauth2, dev"):
         linker.flow("oauthy", "oauth1")
     json.dumps([f.describe() for f in linker.flows("oauthy")])
+
+
+def test_the_preferred_flow_whose_app_is_set_up_is_chosen(app: App) -> None:
+    app.settings.connectors["oauthy"] = {"client_id": "public-app"}  # no secret: no web flow
+    app._connectors.clear()
+    linker = Linker(app)
+    assert linker.flow("oauthy").kind == "device"
+    app.settings.connectors["oauthy"] = {}
+    app._connectors.clear()
+    assert linker.flow("oauthy").kind == "token"
+    with pytest.raises(LinkError, match=r"in the browser .PKCE. needs trickle.s app registered"):
+        linker.flow("oauthy", redirects=True)
+
+
+# ---------------------------------------------------------------------------
+# A token made at the platform
+
+
+def test_an_imported_token_links_with_its_refresh_token_and_expiry(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    linked = Linker(app).import_token(
+        "oauthy", "alice", f"  {ACCESS}\n", refresh_token=REFRESH, expires_in=3600
+    )
+    assert linked.platform_user_id == "u-77"
+    stored = stored_credentials(app)
+    assert (stored.access_token, stored.refresh_token) == (ACCESS, REFRESH)
+    assert stored.expires_at == clock.now() + timedelta(hours=1)
+    assert stored.issued_by == "token"
+
+
+@pytest.mark.parametrize("lifetime", [0, -5, 10 * 366 * 86400])
+def test_an_imported_token_has_a_lifetime_a_platform_could_give(app: App, lifetime: int) -> None:
+    with pytest.raises(LinkError, match="lifetime"):
+        Linker(app).import_token("oauthy", "alice", ACCESS, expires_in=lifetime)
+    assert accounts(app) == 0
+
+
+def test_every_flow_records_which_flow_issued_the_credentials(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    linker = Linker(app)
+    authorization = linker.authorize("oauthy", "alice", redirect_uri=CALLBACK)
+    mock.post(f"{AUTH}/token", json=token_answer())
+    linker.complete(back(authorization.url, code=CODE))
+    assert stored_credentials(app).issued_by == "oauth2"
+
+
+# ---------------------------------------------------------------------------
+# Unlinking
+
+
+def linked_by_code(app: App, mock: responses.RequestsMock) -> None:
+    linker = Linker(app)
+    authorization = linker.authorize("oauthy", "alice", redirect_uri=CALLBACK)
+    mock.post(f"{AUTH}/token", json=token_answer())
+    linker.complete(back(authorization.url, code=CODE))
+
+
+def test_unlinking_revokes_the_token_drops_it_and_stops_polling(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    linked_by_code(app, mock)
+    revoke = mock.post(f"{AUTH}/revoke", status=200)
+
+    result = Linker(app).unlink("oauthy", "alice")
+
+    assert (result.revoked, result.handle) == (True, "alice-on-oauthy")
+    assert result.note == "the token was revoked at Oauthy"
+    form = parse_qs(revoke.calls[0].request.body)
+    assert form["token"] == [ACCESS]
+    assert form["token_type_hint"] == ["access_token"]
+    assert form["client_id"] == ["oauthy-app"]
+    assert form["client_secret"] == [CLIENT_SECRET]
+    with app.db.reader() as session:
+        account = session.scalars(select(LinkedAccount)).one()
+    assert account.status == "unlinked"
+    assert (account.credentials, account.key_id, account.next_poll_at) == (None, None, None)
+
+
+def test_a_refused_revocation_still_unlinks_and_says_what_to_do(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    linked_by_code(app, mock)
+    mock.post(f"{AUTH}/revoke", status=503)
+
+    result = Linker(app).unlink("oauthy", "alice")
+
+    assert not result.revoked
+    assert "did not revoke the token" in result.note
+    assert "revoke trickle's access in your Oauthy settings" in result.note
+    assert ACCESS not in result.note
+    with app.db.reader() as session:
+        assert session.scalars(select(LinkedAccount.credentials)).one() is None
+
+
+def test_a_token_made_at_the_platform_is_left_to_the_user_to_revoke(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    Linker(app).import_token("oauthy", "alice", ACCESS)
+    revoke = mock.post(f"{AUTH}/revoke", status=200)
+
+    result = Linker(app).unlink("oauthy", "alice")
+
+    assert not result.revoked
+    assert result.note == "the token was made at Oauthy: revoke it there"
+    assert not revoke.calls
+
+
+def test_unlinking_names_the_account_when_there_are_several(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    Linker(app).import_token("oauthy", "alice", ACCESS)
+    mock.replace(responses.GET, f"{API}/me", json={"id": "u-78", "name": "alice-two"})
+    Linker(app).import_token("oauthy", "alice", REFRESH)
+    with pytest.raises(LinkError, match=r"several oauthy accounts \(alice-on-oauthy, alice-two"):
+        Linker(app).unlink("oauthy", "alice")
+    assert Linker(app).unlink("oauthy", "alice", "u-78").handle == "alice-two"
+    assert Linker(app).unlink("oauthy", "alice").handle == "alice-on-oauthy"
+    with pytest.raises(LinkError, match="alice has no linked oauthy account"):
+        Linker(app).unlink("oauthy", "alice")
+
+
+def test_linking_an_unlinked_account_again_starts_a_new_baseline(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    Linker(app).import_token("oauthy", "alice", ACCESS)
+    Linker(app).unlink("oauthy", "alice")
+    clock.advance(timedelta(days=3))
+
+    again = Linker(app).import_token("oauthy", "alice", REFRESH)
+
+    assert again.relinked
+    with app.db.reader() as session:
+        account = session.scalars(select(LinkedAccount)).one()
+    assert account.status == "active"
+    assert account.linked_at == clock.now().replace(microsecond=0)
+    assert not account.baseline_done  # likes made while unlinked are not paid
+
+
+def test_nothing_is_linked_to_a_deactivated_user(app: App, mock: responses.RequestsMock) -> None:
+    with app.db.session() as session:
+        set_active(session, "alice", False)
+    with pytest.raises(LinkError, match="alice is deactivated: `trickle users activate alice`"):
+        Linker(app).import_token("oauthy", "alice", ACCESS)
+    with pytest.raises(LinkError, match="deactivated"):
+        Linker(app).authorize("oauthy", "alice", redirect_uri=CALLBACK)
+    assert (accounts(app), attempts(app)) == (0, 0)
+
+
+# ---------------------------------------------------------------------------
+# Servers
+
+
+@pytest.mark.parametrize(
+    ("given", "origin"),
+    [
+        ("mastodon.social", "https://mastodon.social"),
+        (" https://Mastodon.Social/ ", "https://mastodon.social"),
+        ("https://example.org:8443", "https://example.org:8443"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("bücher.example", "https://xn--bcher-kva.example"),
+    ],
+)
+def test_a_server_is_named_by_its_origin(given: str, origin: str) -> None:
+    assert normalize_server(given) == origin
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("", "empty"),
+        ("https://example.org/@alice", "not a server"),
+        ("https://user:pw@example.org", "not a server"),
+        ("ftp://example.org", "not a server"),
+        ("http://example.org", "https only"),
+        ("https://example.org:99999", "port"),
+        ("x" * 301, "longer than 300"),
+        ("[bold]evil[/bold].example/\x1b[31m", "not"),
+    ],
+)
+def test_a_server_that_is_not_one_is_a_clear_error(given: str, problem: str) -> None:
+    with pytest.raises(LinkError, match=problem) as caught:
+        normalize_server(given)
+    assert "\x1b" not in str(caught.value)
+
+
+def stored_credentials(app: App) -> Credentials:
+    with app.db.reader() as session:
+        sealed = session.scalars(select(LinkedAccount.credentials)).one()
+    assert sealed is not None
+    return app.box.open(sealed)

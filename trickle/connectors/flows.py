@@ -38,6 +38,10 @@ class LinkFlow:
     """Its name on the command line and in the docs: ``token``, ``oauth2``, ``device``..."""
     redirects: ClassVar[bool] = False
     """True when the platform sends the user back to a redirect URI of trickle's."""
+    stable_redirect: ClassVar[bool] = False
+    """True when the redirect URI should stay the same from one link to the next (an app
+    registered per redirect URI): the terminal then uses a fixed port even when
+    ``[linking] loopback_port`` leaves the choice to it."""
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -155,6 +159,7 @@ class RegisteredApp(LinkFlow):
 
     kind: ClassVar[str] = "registered-app"
     redirects: ClassVar[bool] = True
+    stable_redirect: ClassVar[bool] = True
     scopes: tuple[str, ...]
     registration_path: str = "/api/v1/apps"
     authorize_path: str = "/oauth/authorize"

@@ -129,7 +129,8 @@ def set_active(session: Session, name: str, active: bool) -> int:
     A deactivated user's accounts are ``disabled``: not polled, so no flattr of theirs is
     recorded and no later month spends anything of theirs. Their wallet, shares and ledger
     stay; shares reserved for them as a creator are still paid to them. Activating puts
-    the accounts back on the schedule, due now.
+    the accounts back on the schedule, due now, from a new baseline: likes made while the
+    user was deactivated are never paid.
     """
     user = get_user(session, name)
     if user.active == active:
@@ -141,8 +142,10 @@ def set_active(session: Session, name: str, active: bool) -> int:
         if not active
         else (AccountStatus.DISABLED, AccountStatus.ACTIVE)
     )
-    values: dict[str, object] = {"status": after.value}
-    values["next_poll_at"] = clock.now() if active else None
+    now = clock.now().replace(microsecond=0)
+    values: dict[str, object] = {"status": after.value, "next_poll_at": None}
+    if active:  # a new baseline: what they liked while deactivated is not paid
+        values.update(next_poll_at=now, linked_at=now, baseline_done=False)
     changed = session.execute(
         update(LinkedAccount)
         .where(LinkedAccount.user_id == user.id, LinkedAccount.status == before.value)
@@ -209,6 +212,7 @@ class UserSummary:
     budget_minor: int
     balance_minor: int
     reserved_minor: int
+    active: bool = True
 
     @property
     def available_minor(self) -> int:
@@ -228,6 +232,7 @@ def list_users(session: Session) -> list[UserSummary]:
             budget_minor=current_budget(session, u.id),
             balance_minor=balances.get((u.id, u.currency), 0),
             reserved_minor=reserved.get((u.id, u.currency), 0),
+            active=u.active,
         )
         for u in users
     ]

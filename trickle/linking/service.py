@@ -56,7 +56,7 @@ from trickle.core.db import rowcount
 from trickle.core.models import AccountStatus, LinkAttempt, LinkedAccount, OAuthApp
 from trickle.core.text import printable
 from trickle.core.users import get_user
-from trickle.linking.accounts import LinkError, LinkResult, link_account
+from trickle.linking.accounts import LinkError, LinkResult, check_active, link_account
 from trickle.linking.loopback import registered_redirect_uri
 
 ATTEMPT_LIFETIME = timedelta(minutes=10)
@@ -298,6 +298,7 @@ class Linker:
             client_id=client_id,
             client_secret=secret,
             token_endpoint_auth_method=method if secret else "none",
+            revocation_endpoint_auth_method=method if secret else "none",
         )
         response = client.revoke_token(url, token=token, token_type_hint="access_token")  # noqa: S106
         if response.status_code != 200:
@@ -341,7 +342,11 @@ class Linker:
             )
             if verifier is not None:
                 kept["code_verifier"] = verifier
-        expires_at = self._record(platform, user_id, flow, state, redirect_uri, host, kept)
+        waited = timedelta(seconds=self.app.settings.linking.timeout_seconds)
+        expires_at = self._record(
+            platform, user_id, flow, state, redirect_uri, host, kept,
+            lifetime=max(ATTEMPT_LIFETIME, waited + timedelta(minutes=1)),
+        )  # fmt: skip
         return Authorization(str(url), state, redirect_uri, expires_at)
 
     def complete(self, redirected: str | Mapping[str, str]) -> LinkResult:
@@ -819,13 +824,18 @@ class Linker:
             raise LinkError("this link was already completed: start again to link once more")
         return attempt, kept
 
+    def cancel(self, state: str) -> None:
+        """Forget the attempt ``state`` (the user gave up): its answer will link nothing."""
+        self._forget(state)
+
     def _forget(self, state: str) -> None:
         with self.app.db.session() as session:
             session.execute(delete(LinkAttempt).where(LinkAttempt.state == state))
 
     def _user_id(self, name: str) -> int:
+        """The id of the user a link is begun for: one who exists and is not deactivated."""
         with self.app.db.reader() as session:
-            return get_user(session, name).id
+            return check_active(get_user(session, name)).id
 
     def _user_name(self, user_id: int) -> str:
         from trickle.core.models import User
@@ -857,6 +867,51 @@ class _OAuth2Client(OAuth2Client):  # type: ignore[misc]
 
 class _OAuth1Client(OAuth1Client):  # type: ignore[misc]
     auth_class = OAuth1Auth
+
+
+MAX_SERVER_LENGTH = 300
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def normalize_server(text: str) -> str:
+    """The origin (``https://mastodon.social``) of the server a user named: a host name, or
+    an https URL of nothing but a host and port; http only on this machine (a fake server).
+    Host names are lowercased and internationalised ones IDNA-encoded."""
+    given = text.strip()
+    if not given:
+        raise LinkError("the server is empty: give its name, e.g. mastodon.social")
+    if len(given) > MAX_SERVER_LENGTH:
+        raise LinkError(f"that server name is longer than {MAX_SERVER_LENGTH} characters")
+    shown = printable(given, 100)
+    not_a_server = LinkError(f"{shown} is not a server: give its name, e.g. mastodon.social")
+    try:
+        parts = urlsplit(given if "://" in given else f"https://{given}")
+        host = parts.hostname or ""
+    except ValueError:  # brackets that hold no IPv6 address
+        raise not_a_server from None
+    try:
+        port = parts.port
+    except ValueError:
+        raise LinkError(f"{shown} has a port that is not a number from 0 to 65535") from None
+    if (
+        parts.scheme not in ("https", "http")
+        or not host
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() or not c.isprintable() for c in host)
+    ):
+        raise not_a_server
+    try:
+        host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise LinkError(f"{shown} is not a valid host name") from None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    if parts.scheme == "http" and host not in _LOOPBACK_HOSTS:
+        raise LinkError(f"{shown}: trickle talks to servers over https only")
+    return f"{parts.scheme}://{host}{f':{port}' if port is not None else ''}"
 
 
 def _query(redirected: str | Mapping[str, str]) -> dict[str, str]:

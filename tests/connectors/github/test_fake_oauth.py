@@ -285,6 +285,7 @@ def test_polling_faster_than_the_interval_is_slow_down_with_five_seconds_more(
     assert poll(github, started["device_code"])["error"] == "authorization_pending"
     later(15)
     assert poll(github, started["device_code"])["error"] == "authorization_pending"
+    assert github.oauth.slow_downs == 2
 
 
 def test_a_code_not_entered_within_15_minutes_is_expired_token(github: FakeGitHub) -> None:
@@ -657,6 +658,19 @@ def test_an_app_revokes_its_token_with_basic_auth_and_the_token_stops_working(
     assert github.oauth.tokens_of("octocat") == []
     assert api(github, PERSONAL).status_code == 200  # the user's own token is not the app's
     assert revoke(github, f'{{"access_token": "{token}"}}'.encode()).status_code == 404
+
+
+def test_a_user_who_revokes_the_apps_access_ends_its_tokens_and_is_asked_again(
+    github: FakeGitHub,
+) -> None:
+    token = device_token(github)
+    github.oauth.revoke_grant("octocat", CLIENT_ID)
+    assert api(github, token).status_code == 401
+    assert revoke(github, f'{{"access_token": "{token}"}}'.encode()).status_code == 404
+    github.oauth.consent("deny")
+    github.oauth.sign_in("octocat")
+    assert sent_back(authorize(github))[1]["error"] == "access_denied"
+    assert api(github, PERSONAL).status_code == 200
 
 
 def test_a_token_the_app_did_not_issue_is_not_found(github: FakeGitHub) -> None:

@@ -41,8 +41,9 @@ generating-a-user-access-token-for-a-github-app.md`` and the REST reference of
 Tests play GitHub's users with the test API: :meth:`GitHubOAuth.register_app`,
 :meth:`~GitHubOAuth.set_device_flow`, :meth:`~GitHubOAuth.sign_in`,
 :meth:`~GitHubOAuth.consent`, :meth:`~GitHubOAuth.enter_code`,
-:meth:`~GitHubOAuth.deny_code`, :meth:`~GitHubOAuth.expire_code`, and read
-:attr:`~GitHubOAuth.tokens_issued` and :attr:`~GitHubOAuth.tokens_revoked`.
+:meth:`~GitHubOAuth.deny_code`, :meth:`~GitHubOAuth.expire_code`,
+:meth:`~GitHubOAuth.revoke_grant`, and read :attr:`~GitHubOAuth.tokens_issued`,
+:attr:`~GitHubOAuth.tokens_revoked` and :attr:`~GitHubOAuth.slow_downs`.
 """
 
 from __future__ import annotations
@@ -162,6 +163,9 @@ class GitHubOAuth:
         self.apps: dict[str, FakeOAuthApp] = {}
         self.issued: list[IssuedToken] = []
         self.tokens_revoked = 0
+        """Tokens revoked by their app (``DELETE /applications/{client_id}/token``)."""
+        self.slow_downs = 0
+        """Device-flow polls answered ``slow_down``."""
         self.signed_in: str | None = None
         self._consent: Consent = "approve"
         self._devices: dict[str, DeviceAuthorization] = {}  # by device code
@@ -231,6 +235,16 @@ class GitHubOAuth:
         """``user_code``'s 15 minutes are over at GitHub (whatever trickle's clock says)."""
         with self.lock:
             self._device_by_user_code(user_code).expires_at = clock.now()
+
+    def revoke_grant(self, login: str, client_id: str) -> None:
+        """``login`` revoked the app's access in their settings (Applications, Authorized
+        OAuth Apps): every token it holds for them stops working, and the next
+        authorization asks them again."""
+        with self.lock:
+            self._grants.pop((login, client_id), None)
+            for issued in self.issued:
+                if issued.login == login and issued.client_id == client_id:
+                    issued.revoked = True
 
     @property
     def tokens_issued(self) -> int:
@@ -342,6 +356,7 @@ class GitHubOAuth:
         device.last_poll = now
         if early:
             device.interval += SLOW_DOWN_SECONDS
+            self.slow_downs += 1
             return _error(
                 request,
                 "slow_down",

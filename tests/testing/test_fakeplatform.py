@@ -51,6 +51,14 @@ class Echo(FakePlatform):
             },
         )
 
+    @route("DELETE", "/things/{thing}/parts/{part}")
+    def delete_part(self, request: Request) -> FakeResponse:
+        return FakeResponse(200, {"params": dict(request.path_params), "body": len(request.body)})
+
+    @route("DELETE", "/things/mine/parts/all")
+    def delete_mine(self, request: Request) -> FakeResponse:
+        return FakeResponse(204)
+
 
 class Slow(Echo):
     """The same routes, inherited, behind a delay."""
@@ -100,6 +108,16 @@ def test_post_bodies_are_read_and_routes_are_per_method(echo: Echo) -> None:
     assert answer.status_code == 201
     assert answer.json() == {"form": {}, "is_form": False, "grant_type": None, "length": 1000}
     assert requests.get(f"{echo.base_url}/form", timeout=5).status_code == 404
+
+
+def test_a_templated_route_matches_one_whole_segment_per_brace(echo: Echo) -> None:
+    answer = requests.delete(f"{echo.base_url}/things/Iv1.a%2Fb/parts/7", data=b"{}", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json() == {"params": {"thing": "Iv1.a/b", "part": "7"}, "body": 2}
+    assert requests.delete(f"{echo.base_url}/things/mine/parts/all", timeout=5).status_code == 204
+    for path in ("/things//parts/7", "/things/a/parts", "/things/a/parts/7/more", "/things/a/x/7"):
+        assert requests.delete(f"{echo.base_url}{path}", timeout=5).status_code == 404, path
+    assert requests.get(f"{echo.base_url}/things/a/parts/7", timeout=5).status_code == 404
 
 
 def test_a_form_body_is_read_field_by_field_and_a_repeated_field_is_no_value(echo: Echo) -> None:

@@ -1,6 +1,8 @@
 """A platform API on 127.0.0.1: the base for fake platforms in demos, tests and benchmarks.
 
-Subclasses register routes (``@route("GET", "/user/starred")``) that take a
+Subclasses register routes (``@route("GET", "/user/starred")``; a segment in
+braces, ``@route("DELETE", "/applications/{client_id}/token")``, matches any one
+segment, read back from :attr:`Request.path_params`) that take a
 :class:`Request` (its query, headers and body, a form's fields for an OAuth
 token endpoint) and return a :class:`FakeResponse`. The server runs in a
 background thread, can delay every answer (``latency``) to imitate a real
@@ -23,10 +25,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self, TypeVar, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_BODY_BYTES = 1 << 20
 """The largest request body a fake platform reads (a token request is a few hundred bytes)."""
@@ -47,6 +49,8 @@ class Request:
     """The request's body as sent (empty for a GET)."""
     received: float = 0.0
     """``time.monotonic()`` when the platform had read the whole request."""
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    """The segments a templated route's braces matched (``{"client_id": "Iv1.abc"}``)."""
 
     def header(self, name: str) -> str | None:
         """A request header, case-insensitively."""
@@ -172,6 +176,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.platform._serve(self, "POST")
 
+    def do_DELETE(self) -> None:
+        self.server.platform._serve(self, "DELETE")
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
 
@@ -285,7 +292,9 @@ class FakePlatform:
         try:
             if self.latency:
                 time.sleep(self.latency)
-            found = self.routes.get((method, request.path))
+            found, params = self._route(method, request.path)
+            if params:
+                request = replace(request, path_params=params)
             response = (
                 found(self, request) if found else FakeResponse(404, {"message": "Not Found"})
             )
@@ -302,6 +311,29 @@ class FakePlatform:
             self._write_streamed(handler, response)
         else:
             self._write_whole(handler, response)
+
+    def _route(self, method: str, path: str) -> tuple[Handler | None, dict[str, str]]:
+        """The handler of ``method path`` (an exact route first, then a templated one) and
+        what the template's braces matched."""
+        exact = self.routes.get((method, path))
+        if exact is not None:
+            return exact, {}
+        segments = path.split("/")
+        for (verb, template), handler in self.routes.items():
+            if verb != method or "{" not in template:
+                continue
+            pattern = template.split("/")
+            if len(pattern) != len(segments):
+                continue
+            params: dict[str, str] = {}
+            for expected, given in zip(pattern, segments, strict=True):
+                if expected.startswith("{") and expected.endswith("}") and given:
+                    params[expected[1:-1]] = unquote(given)
+                elif expected != given:
+                    break
+            else:
+                return handler, params
+        return None, {}
 
     def _write_whole(self, handler: _RequestHandler, response: FakeResponse) -> None:
         body = b"" if response.status == 304 else response.encoded()

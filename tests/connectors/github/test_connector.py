@@ -14,6 +14,7 @@ from the reference fixtures and its own policy (the 403 rule, the secondary limi
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from pydantic import SecretStr
 from responses import matchers
 
 from trickle.connectors.base import AccountRef, Identity, PollState
@@ -35,7 +37,7 @@ from trickle.connectors.errors import (
     TransientError,
 )
 from trickle.connectors.github import GitHubConnector
-from trickle.connectors.github.connector import API_VERSION, STAR_MEDIA_TYPE
+from trickle.connectors.github.connector import API_VERSION, STAR_MEDIA_TYPE, GitHubSettings
 from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.connectors.http import USER_AGENT, HttpClient
 from trickle.connectors.settings import ConnectorSettings
@@ -793,3 +795,67 @@ def test_several_polls_against_fake_github(now: datetime) -> None:
             assert TOKEN not in str(exc)
 
         assert fake.overlaps == []
+
+
+# ---------------------------------------------------------------------------
+# revoke: DELETE /applications/{client_id}/token
+
+APP_ID = "Iv1.8a61f9b3a7aba766"
+APP_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0a1b2c3d4"
+APP_TOKEN = "gho_16C7e42F292c6912E7710c838347Ae178B4a"
+REVOKE_URL = f"{API}/applications/{APP_ID}/token"
+
+
+@pytest.fixture
+def with_app() -> GitHubConnector:
+    settings = GitHubSettings(client_id=APP_ID, client_secret=SecretStr(APP_SECRET))
+    return GitHubConnector(settings, HttpClient(backoff_factor=0))
+
+
+def test_revoke_deletes_the_token_with_the_apps_credentials_in_basic_auth(
+    with_app: GitHubConnector, mock: responses.RequestsMock
+) -> None:
+    mock.delete(REVOKE_URL, status=204)
+    revoked = with_app.revoke(Credentials(access_token=APP_TOKEN, issued_by="device"))
+    assert revoked is True
+    (call,) = mock.calls
+    request = call.request
+    assert (request.method, request.url) == ("DELETE", REVOKE_URL)
+    basic = base64.b64encode(f"{APP_ID}:{APP_SECRET}".encode()).decode()
+    assert request.headers["Authorization"] == f"Basic {basic}"
+    assert request.body is not None
+    assert json.loads(request.body) == {"access_token": APP_TOKEN}
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Accept"] == "application/vnd.github+json"
+    assert request.headers["X-GitHub-Api-Version"] == API_VERSION
+
+
+@pytest.mark.parametrize("status", [404, 422])
+def test_revoke_is_false_for_a_token_github_does_not_know_of_the_app(
+    with_app: GitHubConnector, mock: responses.RequestsMock, status: int
+) -> None:
+    mock.delete(REVOKE_URL, status=status, json={"message": "Not Found"})
+    assert with_app.revoke(Credentials(access_token=APP_TOKEN, issued_by="oauth2")) is False
+
+
+@pytest.mark.parametrize("issued_by", [None, "token"])
+def test_a_token_the_user_made_is_not_revoked_by_trickle(
+    with_app: GitHubConnector, mock: responses.RequestsMock, issued_by: str | None
+) -> None:
+    credentials = Credentials(access_token=TOKEN, issued_by=issued_by)
+    assert with_app.revoke(credentials) is False
+    assert len(mock.calls) == 0
+
+
+def test_app_credentials_github_refuses_fail_the_revocation_without_showing_them(
+    with_app: GitHubConnector, mock: responses.RequestsMock
+) -> None:
+    mock.delete(
+        REVOKE_URL,
+        status=401,
+        json={"message": f"Bad credentials {APP_SECRET} {APP_TOKEN}"},
+    )
+    with pytest.raises(PlatformError) as refused:
+        with_app.revoke(Credentials(access_token=APP_TOKEN, issued_by="device"))
+    assert APP_SECRET not in str(refused.value)
+    assert APP_TOKEN not in str(refused.value)

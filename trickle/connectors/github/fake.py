@@ -7,6 +7,12 @@ newest first, ``per_page``/``page``, a ``Link`` header, a weak ``ETag`` and
 revoked (401), users can be rate limited (403 with remaining 0, or 429 with
 ``retry-after`` as for GitHub's secondary limits), and tests can rewrite a
 user's answers (:meth:`FakeGitHub.tamper`) to serve malformed payloads.
+
+On the same origin it is github.com's login side too (:attr:`FakeGitHub.oauth`,
+:mod:`.fake_oauth`): OAuth apps, the device and web flows, and
+``DELETE /applications/{client_id}/token``. The tokens it issues are accepted by
+the API above for the user who authorized them, so one fake serves both a
+connector's ``base_url`` and its ``oauth_base_url``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+from trickle.connectors.github.fake_oauth import GitHubOAuth
 from trickle.core.clock import clock
 from trickle.testing.fakeplatform import Answer, FakePlatform, FakeResponse, Request, route
 
@@ -77,13 +84,20 @@ class FakeGitHubUser:
 
 
 class FakeGitHub(FakePlatform):
-    """A GitHub stand-in: add users and stars, point the connector's ``base_url`` at it."""
+    """A GitHub stand-in: add users and stars, point the connector's ``base_url`` (and, to link
+    accounts through OAuth, its ``oauth_base_url``) at it."""
 
     def __init__(self, *, latency: float = 0.0) -> None:
         super().__init__(latency=latency)
         self.users: dict[str, FakeGitHubUser] = {}  # by login
         self._by_token: dict[str, FakeGitHubUser] = {}
         self._next_id = 1000
+        self.oauth = GitHubOAuth(
+            accounts=lambda login: login in self.users,
+            origin=lambda: self.base_url,
+            lock=self.lock,
+        )
+        """github.com's OAuth side: its apps, flows and test API (:class:`GitHubOAuth`)."""
 
     # -- setting the scene -----------------------------------------------------
 
@@ -161,6 +175,8 @@ class FakeGitHub(FakePlatform):
         token = header.removeprefix("Bearer ").removeprefix("token ").strip()
         with self.lock:
             user = self._by_token.get(token)
+            if user is None:
+                user = self.users.get(self.oauth.token_owner(token) or "")
         if user is None or user.revoked:
             return FakeResponse(
                 401,
@@ -265,6 +281,38 @@ class FakeGitHub(FakePlatform):
         if links:
             headers["Link"] = ", ".join(links)
         return self._answer(user, request, FakeResponse(200, body, headers))
+
+    # -- github.com's login side (see fake_oauth) --------------------------------------
+
+    @route("POST", "/login/device/code")
+    def login_device_code(self, request: Request) -> Answer:
+        """``POST /login/device/code``: the device flow's first step."""
+        return self.oauth.device_code(request)
+
+    @route("POST", "/login/oauth/access_token")
+    def login_access_token(self, request: Request) -> Answer:
+        """``POST /login/oauth/access_token``: both flows' token endpoint."""
+        return self.oauth.access_token(request)
+
+    @route("GET", "/login/oauth/authorize")
+    def login_authorize(self, request: Request) -> Answer:
+        """``GET /login/oauth/authorize``: the web flow's authorization page."""
+        return self.oauth.authorize(request)
+
+    @route("GET", "/login/device")
+    def login_device_page(self, request: Request) -> Answer:
+        """``GET /login/device``: where a user enters their device code."""
+        return self.oauth.device_page(request)
+
+    @route("POST", "/login/device")
+    def login_device_submit(self, request: Request) -> Answer:
+        """``POST /login/device``: the device page's form."""
+        return self.oauth.device_submit(request)
+
+    @route("DELETE", "/applications/{client_id}/token")
+    def delete_app_token(self, request: Request) -> Answer:
+        """``DELETE /applications/{client_id}/token``: an app revokes one of its tokens."""
+        return self.oauth.delete_token(request)
 
     def _page_url(self, per_page: int, page: int) -> str:
         query = urlencode(

@@ -446,7 +446,9 @@ def link(
             )
     else:
         terminal = Terminal(
-            show=lambda text: err_console.print(literal(text)),
+            # soft_wrap: a URL is printed whole, on one line, for the terminal to wrap: a
+            # line break rich inserted would be copied with it
+            show=lambda text: err_console.print(literal(text), soft_wrap=True),
             ask=_ask_line,
             countdown=countdown,
             open_browser=None if no_browser else _open_browser,

@@ -1,9 +1,11 @@
 """``trickle demo``: a month of stars on a fake GitHub, polled, settled and explained.
 
 Everything runs for real except the platform and the calendar: a fake
-GitHub serves the real API shapes on 127.0.0.1, the real connector links
-and polls it through the real worker, and the real settlement settles the
-month. The one clock (:data:`trickle.core.clock.clock`) is moved forward day
+GitHub serves the real API shapes on 127.0.0.1 (github.com's OAuth endpoints
+too), the real linking service links its accounts through GitHub's device
+flow, its browser flow (the demo plays the browser) and a personal token,
+the real connector polls them through the real worker, and the real
+settlement settles the month. The one clock (:data:`trickle.core.clock.clock`) is moved forward day
 by day, so a month plays in seconds through the production code paths.
 """
 
@@ -17,24 +19,27 @@ from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
 
+import requests
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from trickle.app import App
 from trickle.config import Settings, WorkerSettings
+from trickle.connectors.github.connector import GitHubSettings
 from trickle.connectors.github.fake import FakeGitHub, FakeRepo
-from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
-from trickle.core.credentials import Credentials
 from trickle.core.invariants import check_ledger
 from trickle.core.money import format_money, parse_money
 from trickle.core.periods import Period
 from trickle.core.reports import month_report
 from trickle.core.schema import upgrade
 from trickle.core.users import add_user, fund
-from trickle.linking import link_account
+from trickle.linking import LinkResult
+from trickle.linking.service import Linker
+from trickle.output import literal, styled
 from trickle.polling import Worker
 from trickle.scheduler import settle_closed_months
 
@@ -42,6 +47,8 @@ from trickle.scheduler import settle_closed_months
 LIKERS = [("alice", "5.00", "20.00"), ("bob", "3.00", "10.00"), ("carol", "4.00", "2.50")]
 CREATOR_ONLY = "dave"  # joins to be paid; stars nothing
 LATE_CREATOR = "ada"  # has not joined when the month settles; claims afterwards
+APP_ID = "Iv1.demo0trickle0app"
+APP_SECRET = "demo-app-secret-" + "0" * 24
 
 
 def _catalog(github: FakeGitHub) -> list[FakeRepo]:
@@ -93,8 +100,11 @@ def run_demo(console: Console, *, days: int = 31, keep: Path | None = None, seed
                 settle_grace_hours=24,
                 worker=WorkerSettings(threads=4, jitter=0.1),
                 connectors={
-                    "github": ConnectorSettings(
+                    "github": GitHubSettings(
                         base_url=github.base_url,
+                        oauth_base_url=github.base_url,
+                        client_id=APP_ID,
+                        client_secret=SecretStr(APP_SECRET),
                         min_interval_seconds=4 * 3600,
                         max_interval_seconds=20 * 3600,
                     )
@@ -109,9 +119,10 @@ def run_demo(console: Console, *, days: int = 31, keep: Path | None = None, seed
         clock.reset()
         if workdir_handle is not None:
             workdir_handle.cleanup()
-    console.print(f"\n[dim]demo played in {time.monotonic() - began:.1f} s (wall clock)[/dim]")
+    console.print()
+    console.print(styled(f"demo played in {time.monotonic() - began:.1f} s (wall clock)", "dim"))
     if keep is not None:
-        console.print(f"[dim]database kept: {database}[/dim]")
+        console.print(styled(f"database kept: {database}", "dim"))
 
 
 def _play(
@@ -125,8 +136,13 @@ def _play(
     upgrade(app.db.engine)
     clock.set(period.start - timedelta(days=3), frozen=True)
     console.print(
-        f"[bold]trickle demo[/bold]: {period}, on a fake GitHub at {github.base_url} "
-        f"(fee 2.5 %, database {app.settings.database_url})\n"
+        Text.assemble(
+            styled("trickle demo", "bold"),
+            literal(
+                f": {period}, on a fake GitHub at {github.base_url} "
+                f"(fee 2.5 %, database {app.settings.database_url})\n"
+            ),
+        )
     )
     for name, _, _ in LIKERS:
         github.add_user(name, token=f"ghp_demo_{name}_{rng.getrandbits(48):x}")
@@ -144,11 +160,11 @@ def _play(
             add_user(session, name, parse_money(budget, "EUR"))
             fund(session, name, parse_money(deposit, "EUR"), reference=f"demo-{name}")
         add_user(session, CREATOR_ONLY, parse_money("0", "EUR"))
-    for name in [n for n, _, _ in LIKERS] + [CREATOR_ONLY]:
-        result = link_account(
-            app, "github", name, Credentials(access_token=github.users[name].token)
-        )
-        console.print(f"linked github:{result.handle} (id {result.platform_user_id}) to {name}")
+    github.oauth.register_app(APP_ID, APP_SECRET)
+    linker = Linker(app)
+    for name in [n for n, _, _ in LIKERS]:
+        _link_by_device(console, linker, github, name)
+    _link_in_the_browser(console, linker, github, CREATOR_ONLY)
 
     worker = Worker(app, threads=4)
     try:
@@ -173,7 +189,7 @@ def _play(
     finally:
         worker.shutdown(grace=5)
     if not outcomes:
-        console.print("[red]the month did not settle[/red]")
+        console.print(styled("the month did not settle", "red"))
         return
 
     report = month_report(app.db, period, app.settle_options, currency="EUR")
@@ -182,9 +198,7 @@ def _play(
     # ada joins after the month settled: linking her GitHub account claims what was held for her.
     with app.db.session() as session:
         add_user(session, LATE_CREATOR, parse_money("0", "EUR"))
-    linked = link_account(
-        app, "github", LATE_CREATOR, Credentials(access_token=github.users[LATE_CREATOR].token)
-    )
+    linked = linker.import_token("github", LATE_CREATOR, github.users[LATE_CREATOR].token)
     held = sum(linked.claim.posted_minor.values())
     console.print(
         f"\n{LATE_CREATOR} joins and links github:{linked.handle}: {linked.claim.posted_shares} "
@@ -192,8 +206,37 @@ def _play(
     )
     with app.db.reader() as session:
         violations = check_ledger(session)
-    verdict = "[green]all invariants hold[/green]" if not violations else f"[red]{violations}[/red]"
-    console.print(f"ledger check: {verdict}")
+    verdict = (
+        styled("all invariants hold", "green") if not violations else styled(violations, "red")
+    )
+    console.print(Text.assemble(literal("ledger check: "), verdict))
+
+
+def _link_by_device(console: Console, linker: Linker, github: FakeGitHub, name: str) -> None:
+    """GitHub's device flow, as ``trickle link github`` runs it: the user enters the code."""
+    device = linker.start_device("github", name)
+    github.oauth.enter_code(device.user_code, name)  # what the user does at the page
+    result = linker.wait_device(device, sleep=lambda s: clock.advance(timedelta(seconds=s)))
+    _linked(console, result, f"code {device.user_code} entered at {device.verification_uri}")
+
+
+def _link_in_the_browser(console: Console, linker: Linker, github: FakeGitHub, name: str) -> None:
+    """GitHub's browser flow: the demo plays the signed-in user's browser."""
+    authorization = linker.authorize(
+        "github", name, redirect_uri="http://127.0.0.1:8765/callback", kind="oauth2"
+    )
+    github.oauth.sign_in(name)
+    answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
+    result = linker.complete(answer.headers["Location"])  # where GitHub sent the browser
+    _linked(console, result, "approved in the browser (PKCE)")
+
+
+def _linked(console: Console, result: LinkResult, how: str) -> None:
+    console.print(
+        literal(
+            f"linked github:{result.handle} (id {result.platform_user_id}) to {result.user}: {how}"
+        )
+    )
 
 
 def _print_payments(console: Console, report: object) -> None:
@@ -226,8 +269,13 @@ def _print_payments(console: Console, report: object) -> None:
     totals = report.totals()["EUR"]
     shares = totals.get("paid", 0) + totals.get("reserved", 0) + totals.get("returned", 0)
     balanced = shares + totals["fees"] == totals["spent"]
-    mark = "[green]adds up[/green]" if balanced else "[red]DOES NOT ADD UP[/red]"
+    mark = styled("adds up", "green") if balanced else styled("DOES NOT ADD UP", "red")
     console.print(
-        f"spent {format_money(totals['spent'], 'EUR')} = shares {format_money(shares, 'EUR')} "
-        f"+ fees {format_money(totals['fees'], 'EUR')}: {mark}"
+        Text.assemble(
+            literal(
+                f"spent {format_money(totals['spent'], 'EUR')} = shares "
+                f"{format_money(shares, 'EUR')} + fees {format_money(totals['fees'], 'EUR')}: "
+            ),
+            mark,
+        )
     )

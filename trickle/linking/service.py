@@ -49,7 +49,7 @@ from trickle.connectors.flows import (
     on_origin,
 )
 from trickle.connectors.http import HttpClient, Limits
-from trickle.connectors.policy import TOKEN_ENDPOINT_POLICY
+from trickle.connectors.policy import TOKEN_ENDPOINT_POLICY, Action
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials, SecretKeyError, redact
 from trickle.core.db import rowcount
@@ -392,9 +392,13 @@ class Linker:
             data={"client_id": client_id, "scope": " ".join(flow.scopes)},
             headers={"Accept": "application/json"},
             secrets=self._secrets(connector),
-            policy=TOKEN_ENDPOINT_POLICY,
+            policy=TOKEN_ENDPOINT_POLICY.with_statuses({404: Action.OK}),
         )
+        if response.status_code == 404:  # GitHub's answer to a client id it does not know
+            raise LinkError(self._unknown_app(connector, flow))
         answer = _json_object(response, platform, "the device code request")
+        if answer.get("error") == "device_flow_disabled":
+            raise LinkError(self._device_flow_disabled(connector, flow))
         if "error" in answer:
             raise LinkError(
                 _refusal(
@@ -456,6 +460,10 @@ class Linker:
                 raise LinkError(
                     f"you did not allow trickle to read your {platform} likes"
                 ) from None
+            if exc.error == "device_flow_disabled":
+                raise LinkError(self._device_flow_disabled(connector, flow)) from None
+            if exc.error in ("incorrect_client_credentials", "invalid_client"):
+                raise LinkError(self._unknown_app(connector, flow)) from None
             raise LinkError(
                 _refusal(
                     platform,
@@ -498,6 +506,22 @@ class Linker:
             )  # fmt: skip
             if linked is not None:
                 return linked
+
+    def _unknown_app(self, connector: Connector, flow: LinkFlow) -> str:
+        where = f" (see {flow.register_at})" if flow.register_at else ""
+        return (
+            f"{connector.display_name} knows no app with the client id in "
+            f"[connectors.{connector.name}] client_id: check it against the app's settings"
+            f"{where}; nothing was linked"
+        )
+
+    def _device_flow_disabled(self, connector: Connector, flow: LinkFlow) -> str:
+        where = f" at {flow.register_at}" if flow.register_at else ""
+        return (
+            f"{connector.display_name}'s app does not allow the device flow: the operator must "
+            f"enable it in the app's settings{where} (GitHub: tick 'Enable Device Flow'), or "
+            "link with another flow; nothing was linked"
+        )
 
     def _seconds_left(self, device: DeviceCode) -> int:
         """Whole seconds until ``device``'s code expires; once it has, a clear error."""

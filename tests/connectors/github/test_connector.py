@@ -830,12 +830,22 @@ def test_revoke_deletes_the_token_with_the_apps_credentials_in_basic_auth(
     assert request.headers["X-GitHub-Api-Version"] == API_VERSION
 
 
-@pytest.mark.parametrize("status", [404, 422])
-def test_revoke_is_false_for_a_token_github_does_not_know_of_the_app(
-    with_app: GitHubConnector, mock: responses.RequestsMock, status: int
+def test_a_token_github_no_longer_knows_counts_as_revoked(
+    with_app: GitHubConnector, mock: responses.RequestsMock
 ) -> None:
-    mock.delete(REVOKE_URL, status=status, json={"message": "Not Found"})
-    assert with_app.revoke(Credentials(access_token=APP_TOKEN, issued_by="oauth2")) is False
+    """404: the user revoked trickle's access already; the token is dead either way."""
+    mock.delete(REVOKE_URL, status=404, json={"message": "Not Found"})
+    assert with_app.revoke(Credentials(access_token=APP_TOKEN, issued_by="oauth2")) is True
+
+
+def test_a_422_is_a_revocation_that_failed(
+    with_app: GitHubConnector, mock: responses.RequestsMock
+) -> None:
+    """GitHub's 422 is "validation failed, or the endpoint has been spammed": not done."""
+    mock.delete(REVOKE_URL, status=422, json={"message": f"Validation Failed {APP_TOKEN}"})
+    with pytest.raises(PlatformError, match="422") as failed:
+        with_app.revoke(Credentials(access_token=APP_TOKEN, issued_by="oauth2"))
+    assert APP_TOKEN not in str(failed.value)
 
 
 @pytest.mark.parametrize("issued_by", [None, "token"])

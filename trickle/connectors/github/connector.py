@@ -161,9 +161,11 @@ class GitHubConnector(RestConnector):
             },
             auth=HTTPBasicAuth(client_id, secret),
             secrets=[credentials.access_token, secret],
-            policy=DEFAULT_POLICY.with_statuses({401: Action.FAIL, 404: Action.OK, 422: Action.OK}),
+            policy=DEFAULT_POLICY.with_statuses({401: Action.FAIL, 404: Action.OK}),
         )
-        return response.status_code == 204  # 404, 422: GitHub knows no such token of the app
+        # 404: GitHub knows no such token of the app's: the user revoked it already. (Its 422,
+        # "validation failed, or the endpoint has been spammed", is a failure to report.)
+        return response.status_code in (204, 404)
 
     def identity(self, payload: Any) -> Identity:
         """The token's owner: numeric id and login."""

@@ -167,6 +167,10 @@ class GitHubOAuth:
         self.slow_downs = 0
         """Device-flow polls answered ``slow_down``."""
         self.signed_in: str | None = None
+        self.verifiers: list[str] = []
+        """Every PKCE verifier presented at the code exchange (secrets a test looks for)."""
+        self.device_interval = DEVICE_INTERVAL
+        """The polling interval new device codes are given (GitHub's: 5 seconds)."""
         self._consent: Consent = "approve"
         self._devices: dict[str, DeviceAuthorization] = {}  # by device code
         self._codes: dict[str, AuthorizationCode] = {}
@@ -290,7 +294,7 @@ class GitHubOAuth:
                 client_id=app.client_id,
                 scopes=_scopes(params.get("scope", "")),
                 expires_at=now + DEVICE_CODE_LIFETIME,
-                interval=DEVICE_INTERVAL,
+                interval=self.device_interval,
                 last_poll=now,
             )
             self._devices[device.device_code] = device
@@ -382,6 +386,8 @@ class GitHubOAuth:
         return self._token_answer(request, self._issue(device.login, app.client_id, "device"))
 
     def _code_token(self, request: Request, params: Mapping[str, str]) -> FakeResponse:
+        if params.get("code_verifier"):
+            self.verifiers.append(params["code_verifier"])
         app = self.apps.get(params.get("client_id", ""))
         if app is None or params.get("client_secret") != app.client_secret:
             return _error(

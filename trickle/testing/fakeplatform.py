@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self, TypeVar, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 MAX_BODY_BYTES = 1 << 20
 """The largest request body a fake platform reads (a token request is a few hundred bytes)."""
@@ -47,6 +47,14 @@ class Request:
     """The request's body as sent (empty for a GET)."""
     received: float = 0.0
     """``time.monotonic()`` when the platform had read the whole request."""
+    query_string: str = ""
+    """The query as sent, undecoded: :attr:`query` keeps one value per name, while an OAuth
+    server must see a parameter sent twice, and an OAuth 1.0a signature covers every one."""
+
+    @property
+    def query_pairs(self) -> list[tuple[str, str]]:
+        """Every query parameter in the order sent, decoded, blank values kept."""
+        return parse_qsl(self.query_string, keep_blank_values=True)
 
     def header(self, name: str) -> str | None:
         """A request header, case-insensitively."""
@@ -271,6 +279,7 @@ class FakePlatform:
             headers=dict(handler.headers.items()),
             body=handler.rfile.read(length) if length else b"",
             received=time.monotonic(),
+            query_string=parts.query,
         )
         key = self.account_key(request)
         with self.lock:

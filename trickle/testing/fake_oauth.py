@@ -409,7 +409,7 @@ class FakeOAuth(FakeLikesPlatform):
             if request.path == TOKEN_PATH:
                 grant = self._refresh.get(request.field("refresh_token") or "")
                 return grant.account.username if grant is not None else None
-            issued = self._access.get(_bearer(request) or "")
+            issued = self._access.get(bearer(request) or "")
             return issued.grant.account.username if issued is not None else None
 
     # -- the authorization server -----------------------------------------------
@@ -604,7 +604,7 @@ class FakeOAuth(FakeLikesPlatform):
 
     def authenticate(self, request: Request) -> FakeOAuthAccount | FakeResponse:
         """The bearer token's account (RFC 6750), or 401 ``invalid_token``."""
-        token = _bearer(request)
+        token = bearer(request)
         first_use = False
         with self.lock:
             issued = self._access.get(token or "")
@@ -626,11 +626,12 @@ class FakeOAuth(FakeLikesPlatform):
     def access_token(self, request: Request) -> AccessToken | None:
         """The live access token a request carries, if any (for APIs that check its scope)."""
         with self.lock:
-            issued = self._access.get(_bearer(request) or "")
+            issued = self._access.get(bearer(request) or "")
             return issued if issued is not None and issued.live(clock.now()) else None
 
 
-def _bearer(request: Request) -> str | None:
+def bearer(request: Request) -> str | None:
+    """The token of a request's ``Authorization: Bearer`` header (RFC 6750), if any."""
     header = request.header("Authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer":

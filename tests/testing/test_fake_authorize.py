@@ -191,6 +191,15 @@ def test_a_request_of_an_unknown_client_or_to_an_unregistered_redirect_uri_is_a_
     assert fake.codes == []
 
 
+def test_a_client_that_registered_no_redirect_uri_cannot_be_sent_back_to(
+    fake: FakeAuthorizationServer,
+) -> None:
+    fake.register_client("bare", SECRET)
+    answer = authorize(fake, request_for("bare"))
+    assert (answer.status_code, "Location" in answer.headers) == (400, False)
+    assert "registered no redirect URI" in answer.text
+
+
 @pytest.mark.parametrize("repeated", ["client_id", "redirect_uri"])
 def test_a_repeated_client_id_or_redirect_uri_is_a_page(
     fake: FakeAuthorizationServer, repeated: str

@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests.testing.linking_app import MakeApp, linked_accounts
 from trickle.core.clock import clock
+from trickle.linking.service import Linker
 from trickle.testing.fake_oauth import FakeOAuth, Phase
+from trickle.testing.oauth_connector import FakeOAuthConnector
 
 SECRET = "s3cret-of-the-app"
 
@@ -397,3 +400,38 @@ def test_revocation_needs_the_clients_authentication_and_a_token(fake: FakeOAuth
     as_json = requests.post(url, json={"token": tokens.access_token}, timeout=5)
     assert as_json.json()["error"] == "invalid_request"
     assert fake.accepts(tokens.credentials())
+
+
+# ---------------------------------------------------------------------------
+# trickle's Linker: a token made at the platform
+
+
+def test_trickle_links_a_token_made_at_the_platform_and_renews_it_there(
+    fake: FakeOAuth, make_app: MakeApp
+) -> None:
+    where = {"base_url": fake.base_url, "oauth_base_url": fake.base_url}
+    app = make_app(
+        [FakeOAuthConnector],
+        {"fake_oauth": {"client_id": "app", "client_secret": SECRET, **where}},
+    )
+    made = fake.issue("alice", "app")
+
+    linked = Linker(app).import_token(
+        "fake_oauth",
+        "ann",
+        made.access_token,
+        refresh_token=made.refresh_token,
+        expires_in=made.expires_in,
+    )
+
+    assert (linked.platform_user_id, linked.handle) == (fake.accounts["alice"].id, "alice")
+    (account,) = linked_accounts(app)
+    credentials = app.box.open(account.credentials)
+    assert (credentials.issued_by, credentials.expires_at) == (
+        "token",
+        clock.now() + timedelta(hours=1),
+    )
+    fake.expire_access_tokens("alice")
+    session = app.connector("fake_oauth").session(credentials)
+    assert session.get_json("/api/me") == {"id": fake.accounts["alice"].id, "username": "alice"}
+    assert fake.refreshes["alice"] == 1

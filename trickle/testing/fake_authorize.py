@@ -317,6 +317,8 @@ def _redirect_target(client: OAuthClient, asked: str | None) -> str | FakeRespon
     """Where to send the browser back: the redirect URI asked for if it is registered, or
     the client's only one; else the 400 page (RFC 6749 section 3.1.2.3)."""
     registered = client.redirect_uris
+    if not registered:
+        return refusal(f"{client.client_id} has registered no redirect URI.")
     if asked is not None:
         if any(redirect_uri_matches(uri, asked) for uri in registered):
             return asked

@@ -44,7 +44,7 @@ from trickle.testing.fake_oauth import (
     OAuthClient,
     OAuthError,
     TokenSet,
-    form_fields,
+    check_form,
     given,
 )
 from trickle.testing.fake_pages import page, with_query
@@ -62,7 +62,7 @@ DeviceStatus = Literal["pending", "approved", "denied", "spent"]
 
 
 @dataclass
-class DeviceCode:
+class IssuedDeviceCode:
     """One device authorization: its codes, for whom, until when, and how it is going."""
 
     device_code: str
@@ -98,14 +98,14 @@ class FakeDeviceServer(FakeAuthorizationServer):
         super().__init__(**options)
         self.device_expires_in = device_expires_in
         self.device_interval = device_interval
-        self.devices: list[DeviceCode] = []
+        self.devices: list[IssuedDeviceCode] = []
         """Every device code issued, in order."""
         self.grant_types[DEVICE_GRANT] = self._device_grant
-        self._devices: dict[str, DeviceCode] = {}  # by device code
+        self._devices: dict[str, IssuedDeviceCode] = {}  # by device code
 
     # -- what the person does -----------------------------------------------------
 
-    def enter_code(self, user_code: str, username: str) -> DeviceCode:
+    def enter_code(self, user_code: str, username: str) -> IssuedDeviceCode:
         """``username`` entered ``user_code`` at the verification page and approved."""
         with self.lock:
             if username not in self.accounts:
@@ -114,14 +114,14 @@ class FakeDeviceServer(FakeAuthorizationServer):
             device.status, device.username = "approved", username
             return device
 
-    def deny_code(self, user_code: str) -> DeviceCode:
+    def deny_code(self, user_code: str) -> IssuedDeviceCode:
         """The person entered ``user_code`` and refused: the device is told ``access_denied``."""
         with self.lock:
             device = self._pending(user_code)
             device.status = "denied"
             return device
 
-    def _pending(self, user_code: str) -> DeviceCode:
+    def _pending(self, user_code: str) -> IssuedDeviceCode:
         """The device code awaiting an answer whose user code this is (under the lock)."""
         wanted = normalize_user_code(user_code)
         for device in self.devices:
@@ -139,7 +139,7 @@ class FakeDeviceServer(FakeAuthorizationServer):
     def device_authorization(self, request: Request) -> Answer:
         """``POST /oauth/device/code``: a device code and the user code to enter for it."""
         try:
-            form_fields(request)
+            check_form(request)
             client = self.authenticate_client(request)
             scope = self.requested_scope(client, given(request, "scope"))
         except OAuthError as error:
@@ -147,7 +147,7 @@ class FakeDeviceServer(FakeAuthorizationServer):
         verification_uri = self.base_url + VERIFICATION_PATH
         with self.lock:
             now = clock.now()
-            device = DeviceCode(
+            device = IssuedDeviceCode(
                 device_code=f"fo-dc-{secrets.token_urlsafe(24)}",
                 user_code=self._new_user_code(),
                 client_id=client.client_id,

@@ -107,7 +107,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 """Headers of every answer that carries a token or a code (RFC 6749 section 5.1)."""
 
 
-def form_fields(request: Request) -> None:
+def check_form(request: Request) -> None:
     """Refuse a request to an OAuth endpoint that is not a form, or that sends a parameter
     twice (RFC 6749 section 3.1): ``invalid_request``."""
     if not request.is_form:
@@ -418,7 +418,7 @@ class FakeOAuth(FakeLikesPlatform):
     def token(self, request: Request) -> Answer:
         """``POST /oauth/token``: authenticate the client, then serve its grant type."""
         try:
-            form_fields(request)
+            check_form(request)
             client = self.authenticate_client(request)
             grant_type = given(request, "grant_type")
             if not grant_type:
@@ -560,7 +560,7 @@ class FakeOAuth(FakeLikesPlatform):
         """``POST /oauth/revoke``: the client authenticated as at the token endpoint; an
         access or refresh token of its own ends its grant; an unknown token is 200 too."""
         try:
-            form_fields(request)
+            check_form(request)
             client = self.authenticate_client(request)
             token = given(request, "token")
             if not token:

@@ -1,5 +1,6 @@
 """The made-up OAuth 2 platform keeps to RFC 6749 where a client can tell: its token endpoint,
-client authentication, single-use refresh tokens, expiring bearer tokens and its API."""
+client authentication (public clients too), single-use refresh tokens, expiring bearer
+tokens, RFC 7009 revocation and its API."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from typing import Any
 import pytest
 import requests
 
+from tests.testing.linking_app import MakeApp, linked_accounts
 from trickle.core.clock import clock
+from trickle.linking.service import Linker
 from trickle.testing.fake_oauth import FakeOAuth, Phase
+from trickle.testing.oauth_connector import FakeOAuthConnector
 
 SECRET = "s3cret-of-the-app"
 
@@ -22,6 +26,7 @@ def fake(now: datetime) -> Iterator[FakeOAuth]:
     with FakeOAuth() as platform:
         platform.register_client("app", SECRET)
         platform.register_client("basic-app", SECRET, "client_secret_basic")
+        platform.register_client("native")  # a public client: no secret
         platform.add_account("alice")
         yield platform
 
@@ -249,3 +254,184 @@ def test_hooks_hold_a_request_after_the_rotation_and_at_a_new_tokens_first_use(
         (Phase.ROTATED, "alice", renewed["refresh_token"]),
         (Phase.FIRST_USE, "alice", renewed["refresh_token"]),
     ]
+
+
+# ---------------------------------------------------------------------------
+# public clients (RFC 6749 section 2.1, RFC 7591's "none")
+
+
+def test_a_public_client_authenticates_by_its_client_id_alone(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "native")
+    form = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token or ""}
+    answer = token_request(fake, {**form, "client_id": "native"})
+    assert answer.status_code == 200
+    assert answer.json()["refresh_token"] != tokens.refresh_token
+
+
+@pytest.mark.parametrize(
+    ("form", "header"),
+    [
+        ({"client_id": "native", "client_secret": "made-up"}, None),  # it has no secret
+        ({}, basic("native", "made-up")),
+        ({"client_id": "app"}, None),  # a confidential client must authenticate
+        ({"client_id": "nobody"}, None),
+    ],
+)
+def test_a_client_not_authenticating_as_it_registered_is_invalid_client(
+    fake: FakeOAuth, form: dict[str, str], header: str | None
+) -> None:
+    tokens = fake.issue("alice", "native")
+    grant = {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token or ""}
+    headers = {"Authorization": header} if header else {}
+    answer = token_request(fake, {**grant, **form}, headers=headers)
+    assert (answer.status_code, answer.json()["error"]) == (401, "invalid_client")
+    assert fake.refreshes["alice"] == 0
+
+
+def test_basic_authentication_naming_another_client_id_in_the_form_is_refused(
+    fake: FakeOAuth,
+) -> None:
+    tokens = fake.issue("alice", "basic-app")
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": tokens.refresh_token or "",
+        "client_id": "app",
+    }
+    answer = token_request(fake, form, headers={"Authorization": basic("basic-app", SECRET)})
+    assert answer.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("secret", "method", "uris"),
+    [
+        ("s", "none", ()),  # a public client with a secret
+        (None, "client_secret_post", ()),  # a confidential one without
+        (None, None, ("/callback",)),  # not absolute
+        (None, None, ("https://app.example/cb#here",)),  # a fragment (section 3.1.2)
+    ],
+)
+def test_a_client_registration_the_rfc_rules_out_is_refused(
+    fake: FakeOAuth, secret: str | None, method: Any, uris: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValueError, match=r"secret|absolute URI"):
+        fake.register_client("odd", secret, method, redirect_uris=uris)
+    assert "odd" not in fake.clients
+
+
+def test_tokens_that_never_expire_come_without_expires_in_or_refresh_token(
+    now: datetime,
+) -> None:
+    with FakeOAuth(access_token_lifetime=None, refresh_tokens=False) as fake:
+        fake.register_client("app", SECRET)
+        fake.add_account("alice")
+        tokens = fake.issue("alice", "app")
+        assert set(tokens.to_json()) == {"access_token", "token_type", "scope"}
+        assert tokens.credentials().expires_at is None
+        clock.advance(timedelta(days=400))
+        assert api(fake, "/api/me", tokens.access_token).status_code == 200
+
+
+# ---------------------------------------------------------------------------
+# revocation (RFC 7009)
+
+
+def revoke(
+    fake: FakeOAuth, token: str, *, client: str = "app", hint: str | None = None
+) -> requests.Response:
+    form = {"token": token, "client_id": client}
+    if client != "native":
+        form["client_secret"] = SECRET
+    if hint is not None:
+        form["token_type_hint"] = hint
+    return requests.post(f"{fake.base_url}/oauth/revoke", data=form, timeout=5)
+
+
+@pytest.mark.parametrize("hint", [None, "access_token", "refresh_token", "something_else"])
+def test_revoking_an_access_token_ends_its_grant_whatever_the_hint(
+    fake: FakeOAuth, hint: str | None
+) -> None:
+    tokens = fake.issue("alice", "app")
+    answer = revoke(fake, tokens.access_token, hint=hint)
+    assert answer.status_code == 200
+    assert api(fake, "/api/me", tokens.access_token).status_code == 401
+    assert refresh(fake, tokens.refresh_token).json()["error"] == "invalid_grant"
+    (revocation,) = fake.revocations
+    assert (revocation.client_id, revocation.hint, revocation.kind) == ("app", hint, "access_token")
+    assert (revocation.username, revocation.at) == ("alice", clock.now())
+
+
+def test_revoking_a_refresh_token_ends_the_access_tokens_of_its_grant(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "app")
+    assert revoke(fake, tokens.refresh_token or "", hint="refresh_token").status_code == 200
+    assert api(fake, "/api/me", tokens.access_token).status_code == 401
+    assert fake.revocations[0].kind == "refresh_token"
+    assert not fake.accepts(tokens.credentials())
+
+
+def test_a_token_the_server_does_not_know_is_revoked_all_the_same(fake: FakeOAuth) -> None:
+    answer = revoke(fake, "fo-at-never-issued")
+    assert answer.status_code == 200
+    (revocation,) = fake.revocations
+    assert (revocation.kind, revocation.username, revocation.grant_id) == (None, None, None)
+
+
+def test_a_public_client_revokes_by_its_client_id(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "native")
+    assert revoke(fake, tokens.access_token, client="native").status_code == 200
+    assert not fake.accepts(tokens.credentials())
+
+
+def test_a_token_of_another_client_is_not_revoked(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "native")
+    answer = revoke(fake, tokens.access_token, client="app")
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_grant")
+    assert fake.accepts(tokens.credentials())
+    assert fake.revocations == []
+
+
+def test_revocation_needs_the_clients_authentication_and_a_token(fake: FakeOAuth) -> None:
+    tokens = fake.issue("alice", "app")
+    url = f"{fake.base_url}/oauth/revoke"
+    wrong = {"token": tokens.access_token, "client_id": "app", "client_secret": "wrong"}
+    refused = requests.post(url, data=wrong, timeout=5)
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_client")
+    none = requests.post(url, data={"client_id": "app", "client_secret": SECRET}, timeout=5)
+    assert (none.status_code, none.json()["error"]) == (400, "invalid_request")
+    as_json = requests.post(url, json={"token": tokens.access_token}, timeout=5)
+    assert as_json.json()["error"] == "invalid_request"
+    assert fake.accepts(tokens.credentials())
+
+
+# ---------------------------------------------------------------------------
+# trickle's Linker: a token made at the platform
+
+
+def test_trickle_links_a_token_made_at_the_platform_and_renews_it_there(
+    fake: FakeOAuth, make_app: MakeApp
+) -> None:
+    where = {"base_url": fake.base_url, "oauth_base_url": fake.base_url}
+    app = make_app(
+        [FakeOAuthConnector],
+        {"fake_oauth": {"client_id": "app", "client_secret": SECRET, **where}},
+    )
+    made = fake.issue("alice", "app")
+
+    linked = Linker(app).import_token(
+        "fake_oauth",
+        "ann",
+        made.access_token,
+        refresh_token=made.refresh_token,
+        expires_in=made.expires_in,
+    )
+
+    assert (linked.platform_user_id, linked.handle) == (fake.accounts["alice"].id, "alice")
+    (account,) = linked_accounts(app)
+    credentials = app.box.open(account.credentials)
+    assert (credentials.issued_by, credentials.expires_at) == (
+        "token",
+        clock.now() + timedelta(hours=1),
+    )
+    fake.expire_access_tokens("alice")
+    session = app.connector("fake_oauth").session(credentials)
+    assert session.get_json("/api/me") == {"id": fake.accounts["alice"].id, "username": "alice"}
+    assert fake.refreshes["alice"] == 1

@@ -23,7 +23,12 @@ class Echo(FakePlatform):
     def echo(self, request: Request) -> FakeResponse:
         return FakeResponse(
             200,
-            {"query": dict(request.query), "auth": request.header("authorization")},
+            {
+                "query": dict(request.query),
+                "pairs": request.query_pairs,
+                "raw": request.query_string,
+                "auth": request.header("authorization"),
+            },
             headers={"X-Seen": "yes"},
         )
 
@@ -78,7 +83,14 @@ def test_it_serves_its_routes_on_localhost_with_json_bodies(echo: Echo) -> None:
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("application/json")
     assert answer.headers["X-Seen"] == "yes"
-    assert answer.json() == {"query": {"page": "3"}, "auth": "token a"}
+    assert answer.json()["query"] == {"page": "3"}
+    assert answer.json()["auth"] == "token a"
+
+
+def test_the_query_is_kept_as_sent_every_repeat_and_blank_included(echo: Echo) -> None:
+    answer = requests.get(f"{echo.base_url}/echo?a=1&a=%20two+&b=&c", timeout=5).json()
+    assert answer["raw"] == "a=1&a=%20two+&b=&c"
+    assert answer["pairs"] == [["a", "1"], ["a", " two "], ["b", ""], ["c", ""]]
 
 
 def test_an_unknown_route_is_a_json_404(echo: Echo) -> None:

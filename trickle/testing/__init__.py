@@ -9,9 +9,22 @@
   request a connector sends and can rewrite the answers (an HTML page, truncated JSON,
   a 503, a spent rate limit).
 - :mod:`trickle.testing.fake_oauth` and :mod:`trickle.testing.oauth_connector`:
-  a made-up OAuth 2 platform (token endpoint, one-hour tokens, single-use
-  refresh tokens, a likes API) and its connector, for everything that renews
+  a made-up OAuth 2 platform (token endpoint, public and confidential
+  clients, one-hour tokens, single-use refresh tokens, RFC 7009 revocation,
+  the likes API of :mod:`~trickle.testing.fake_likes`) and its connectors,
+  a confidential and a public client, for everything that renews
   credentials (registered with ``Registry.of``, never an entry point).
+- Authorization servers to link accounts through for real, strict to their
+  RFCs: :mod:`~trickle.testing.fake_authorize` (the authorization endpoint
+  and code grant with PKCE, loopback redirect URIs on any port),
+  :mod:`~trickle.testing.fake_device` (RFC 8628's device flow),
+  :mod:`~trickle.testing.fake_mastodon` with
+  :mod:`~trickle.testing.mastodon_connector` (apps registered per server,
+  ``client_credentials``, Mastodon's API), :mod:`~trickle.testing.fake_oauth1`
+  with :mod:`~trickle.testing.oauth1_connector` (OAuth 1.0a, signatures
+  checked by :mod:`~trickle.testing.rfc5849`), and
+  :mod:`~trickle.testing.fake_pages` (the person at the browser: who is
+  signed in, what they answer, escaped pages and redirects).
 - :mod:`trickle.testing.worker`: ``trickle run`` processes on a test's
   simulated clock (:class:`~trickle.testing.worker.SharedClock`), with
   test-only connectors.

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, Self, TypeVar, cast
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 MAX_BODY_BYTES = 1 << 20
 """The largest request body a fake platform reads (a token request is a few hundred bytes)."""
@@ -51,6 +51,14 @@ class Request:
     """``time.monotonic()`` when the platform had read the whole request."""
     path_params: Mapping[str, str] = field(default_factory=dict)
     """The segments a templated route's braces matched (``{"client_id": "Iv1.abc"}``)."""
+    query_string: str = ""
+    """The query as sent, undecoded: :attr:`query` keeps one value per name, while an OAuth
+    server must see a parameter sent twice, and an OAuth 1.0a signature covers every one."""
+
+    @property
+    def query_pairs(self) -> list[tuple[str, str]]:
+        """Every query parameter in the order sent, decoded, blank values kept."""
+        return parse_qsl(self.query_string, keep_blank_values=True)
 
     def header(self, name: str) -> str | None:
         """A request header, case-insensitively."""
@@ -278,6 +286,7 @@ class FakePlatform:
             headers=dict(handler.headers.items()),
             body=handler.rfile.read(length) if length else b"",
             received=time.monotonic(),
+            query_string=parts.query,
         )
         key = self.account_key(request)
         with self.lock:

@@ -287,3 +287,64 @@ def test_a_loopback_port_that_is_taken_is_a_clear_error(
     assert f"port {port} on 127.0.0.1 is taken by another program" in " ".join(err.split())
     assert "Traceback" not in err
     assert accounts(terminal) == []
+
+
+# ---------------------------------------------------------------------------
+# Any OAuth 2 platform: the fake authorization server, a connector that is no entry point
+
+TEST_CONNECTORS = textwrap.dedent(
+    """
+    import sys
+
+    from trickle.cli import main
+    from trickle.connectors.registry import Registry
+    from trickle.testing.oauth_connector import FakeOAuthConnector
+
+    sys.exit(main(sys.argv[1:], registry=Registry.of([FakeOAuthConnector])))
+    """
+)
+
+
+LINK_FAKE_OAUTH = ("link", "fake_oauth", "--user", "alice", "--flow", "oauth2")
+
+
+def test_the_oauth2_code_flow_completes_from_a_terminal_against_the_fake_server(
+    terminal: dict[str, str], tmp_path: Path
+) -> None:
+    from trickle.testing.fake_device import FakeDeviceServer
+
+    with FakeDeviceServer() as server:
+        server.add_account("ann-at-fake")
+        server.register_client(
+            "trickle-app", CLIENT_SECRET, redirect_uris=("http://127.0.0.1/callback",)
+        )
+        server.sign_in("ann-at-fake")
+        env = {
+            **terminal,
+            "BROWSER": browser_script(tmp_path),
+            "TRICKLE_CONNECTORS__FAKE_OAUTH__BASE_URL": server.base_url,
+            "TRICKLE_CONNECTORS__FAKE_OAUTH__OAUTH_BASE_URL": server.base_url,
+            "TRICKLE_CONNECTORS__FAKE_OAUTH__CLIENT_ID": "trickle-app",
+            "TRICKLE_CONNECTORS__FAKE_OAUTH__CLIENT_SECRET": CLIENT_SECRET,
+        }
+        command = subprocess.Popen(
+            [sys.executable, "-c", TEST_CONNECTORS, "--verbose", *LINK_FAKE_OAUTH],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        out, err = finish(command)
+
+        assert command.returncode == 0, err
+        assert "linked fake_oauth account ann-at-fake" in " ".join(out.split())
+        sent_back = (tmp_path / "sent-back.txt").read_text()
+        query = parse_qs(urlsplit(sent_back).query)
+        code = query["code"][0]
+        [issued] = server.codes
+        assert (issued.code, issued.spent) == (code, True)  # exchanged, with its verifier
+        assert issued.challenge is not None
+        tokens = [*server._access, *server._refresh]
+        assert tokens
+        assert_no_secret(out + err, [CLIENT_SECRET, code, *tokens])

@@ -505,13 +505,6 @@ def test_unlinking_revokes_the_public_clients_token(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Linker.revoke sets token_endpoint_auth_method, but Authlib's revoke_token "
-    "authenticates with revocation_endpoint_auth_method, which defaults to "
-    "client_secret_basic when there is a secret: a client registered for "
-    "client_secret_post is refused (401 invalid_client)",
-)
 def test_unlinking_revokes_the_confidential_clients_token_as_it_authenticates(
     fake: FakeAuthorizationServer, make_app: MakeApp
 ) -> None:

@@ -364,13 +364,6 @@ def test_unlinking_revokes_a_device_token(fake: FakeDeviceServer, make_app: Make
     assert [(r.client_id, r.kind) for r in fake.revocations] == [("tv", "access_token")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Linker.start_device and poll_device send the client_id alone (auth method none) "
-    "even when the app has a client secret; RFC 8628 section 3.4 (and RFC 6749 3.2.1) "
-    "has a confidential client authenticate, so a server that holds to it (Google's) "
-    "answers invalid_client",
-)
 def test_a_confidential_client_links_through_the_device_flow(
     fake: FakeDeviceServer, make_app: MakeApp
 ) -> None:

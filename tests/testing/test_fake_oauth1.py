@@ -495,12 +495,6 @@ def test_a_refusal_shown_on_a_page_never_comes_back_and_links_nothing(
     assert fake.request_tokens[0].status == "denied"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Linker.complete reads only state or oauth_token from the callback: a refusal "
-    "sent back as denied=TOKEN (Twitter's OAuth 1.0a) is reported as an address with no "
-    "state, not as the user's refusal, and its attempt is left to expire",
-)
 def test_a_refusal_sent_back_to_the_callback_says_the_person_did_not_allow(
     make_app: MakeApp, now: datetime
 ) -> None:

@@ -110,12 +110,15 @@ class DeviceAuthorization(LinkFlow):
     device_url: str
     token_url: str
     scopes: tuple[str, ...] = ()
+    client_auth: ClientAuth = "none"
+    """A public client (GitHub's: "the client_secret is not needed for the device flow"), or
+    how a confidential one authenticates, at both endpoints (RFC 8628 section 3.1)."""
     revoke_url: str | None = None
     app_page: str | None = None
 
     @property
     def needs(self) -> tuple[str, ...]:
-        return ("client_id",)  # RFC 8628 section 3.4: a public client, no secret
+        return ("client_id",) if self.client_auth == "none" else ("client_id", "client_secret")
 
     @property
     def register_at(self) -> str | None:

@@ -280,12 +280,8 @@ class Linker:
         settings = connector.settings
         if isinstance(flow, (AuthorizationCode, DeviceAuthorization)) and flow.revoke_url:
             url = on_origin(flow.revoke_url, settings.oauth_base_url)
-            client_id = settings.secret("client_id", platform=connector.name)
-            secret_set = not settings.missing(["client_secret"])
-            secret = (
-                settings.secret("client_secret", platform=connector.name) if secret_set else None
-            )
-            method = flow.client_auth if isinstance(flow, AuthorizationCode) else "none"
+            client_id, secret = self._client(connector, flow)
+            method = flow.client_auth
         elif isinstance(flow, RegisteredApp) and flow.revoke_path and host:
             url = host.rstrip("/") + flow.revoke_path
             client_id = credentials.extra.get("client_id", "")
@@ -342,6 +338,10 @@ class Linker:
             )
             if verifier is not None:
                 kept["code_verifier"] = verifier
+            if isinstance(flow, RegisteredApp):  # its code is good with this app only
+                kept["client_id"] = client_id
+                if client_secret:
+                    kept["client_secret"] = client_secret
         waited = timedelta(seconds=self.app.settings.linking.timeout_seconds)
         expires_at = self._record(
             platform, user_id, flow, state, redirect_uri, host, kept,
@@ -353,7 +353,8 @@ class Linker:
         """Finish a redirect flow from where the platform sent the user back (the whole URL, or
         its query parameters): check the state, exchange the code, link the account."""
         query = _query(redirected)
-        state = query.get("state") or query.get("oauth_token")
+        # OAuth 1.0a's callback names its request token; a refusal may send it as "denied"
+        state = query.get("state") or query.get("oauth_token") or query.get("denied")
         if not state:
             raise LinkError(
                 "the address the platform sent back has no state: it is not the answer to a "
@@ -365,6 +366,8 @@ class Linker:
         flow = self.flow(platform, attempt.flow)
         if "error" in query:
             raise LinkError(_refusal(platform, query))
+        if "denied" in query:
+            raise LinkError(_refusal(platform, {"error": "access_denied"}))
         user = self._user_name(attempt.user_id)
         if isinstance(flow, OAuth1Authorization):
             credentials = self._oauth1_finish(connector, flow, attempt, kept, query)
@@ -384,12 +387,13 @@ class Linker:
         flow = self.flow(platform, "device")
         assert isinstance(flow, DeviceAuthorization)
         user_id = self._user_id(user)
-        client_id = connector.settings.secret("client_id", platform=platform)
+        client_id, client_secret = self._client(connector, flow)
         origin = connector.settings.oauth_base_url
         response = self._http(connector).request(
             "POST",
             on_origin(flow.device_url, origin),
-            data={"client_id": client_id, "scope": " ".join(flow.scopes)},
+            data={"scope": " ".join(flow.scopes)},
+            auth=OAuth2ClientAuth(client_id, client_secret, flow.client_auth),
             headers={"Accept": "application/json"},
             secrets=self._secrets(connector),
             policy=TOKEN_ENDPOINT_POLICY.with_statuses({404: Action.OK}),
@@ -433,13 +437,7 @@ class Linker:
         connector = self.app.connector(platform)
         flow = self.flow(platform, "device")
         assert isinstance(flow, DeviceAuthorization)
-        client = self._oauth2_client(
-            connector,
-            flow,
-            connector.settings.secret("client_id", platform=platform),
-            None,
-            None,
-        )
+        client = self._oauth2_client(connector, flow, *self._client(connector, flow), None)
         try:
             token = client.fetch_token(
                 on_origin(flow.token_url, connector.settings.oauth_base_url),
@@ -534,23 +532,23 @@ class Linker:
     # -- what the flows share --------------------------------------------------
 
     def _code_flow(
-        self, connector: Connector, flow: LinkFlow, host: str | None, redirect_uri: str
+        self,
+        connector: Connector,
+        flow: LinkFlow,
+        host: str | None,
+        redirect_uri: str,
+        app: tuple[str, str | None] | None = None,
     ) -> tuple[AuthorizationCode, str, str | None]:
         """The authorization code flow to run, with the app's client id and secret: the
-        connector's settings', or an app registered on ``host`` for a RegisteredApp flow."""
+        connector's settings', or for a RegisteredApp flow ``app`` (the one the link began
+        with) or else the app registered on ``host``."""
         if isinstance(flow, AuthorizationCode):
-            settings = connector.settings
-            client_id = settings.secret("client_id", platform=connector.name)
-            secret = (
-                None
-                if flow.client_auth == "none"
-                else settings.secret("client_secret", platform=connector.name)
-            )
-            return flow, client_id, secret
+            return flow, *self._client(connector, flow)
         if isinstance(flow, RegisteredApp):
             if not host:
                 raise LinkError(f"{connector.name} accounts live on servers: say which one")
-            app = self._registered_app(connector, flow, host, redirect_uri)
+            if app is None:
+                app = self._registered_app(connector, flow, host, redirect_uri)
             code_flow = AuthorizationCode(
                 authorize_url=host.rstrip("/") + flow.authorize_path,
                 token_url=host.rstrip("/") + flow.token_path,
@@ -572,7 +570,10 @@ class Linker:
     ) -> Credentials:
         """The authorization code (and PKCE verifier) exchanged for credentials."""
         redirect_uri = attempt.redirect_uri or ""
-        code_flow, client_id, secret = self._code_flow(connector, flow, attempt.host, redirect_uri)
+        began_with = (kept["client_id"], kept.get("client_secret")) if "client_id" in kept else None
+        code_flow, client_id, secret = self._code_flow(
+            connector, flow, attempt.host, redirect_uri, began_with
+        )
         client = self._oauth2_client(connector, code_flow, client_id, secret, redirect_uri)
         try:
             token = client.fetch_token(
@@ -585,6 +586,11 @@ class Linker:
         except OAuth2Error as exc:
             if exc.error == "invalid_client" and isinstance(flow, RegisteredApp):
                 self._forget_app(connector.name, attempt.host or "", redirect_uri)
+                raise LinkError(
+                    f"{printable(attempt.host or '', 100)} forgot trickle's app while the link "
+                    "was waiting: nothing was linked; start the link again (trickle registers "
+                    "a new app)"
+                ) from None
             raise LinkError(
                 _refusal(
                     connector.name,
@@ -603,6 +609,16 @@ class Linker:
             credentials = credentials.changed(extra={**credentials.extra, **app})
         return credentials
 
+    def _client(
+        self, connector: Connector, flow: AuthorizationCode | DeviceAuthorization
+    ) -> tuple[str, str | None]:
+        """The app's client id, and its secret unless the flow's client is a public one."""
+        settings = connector.settings
+        client_id = settings.secret("client_id", platform=connector.name)
+        if flow.client_auth == "none":
+            return client_id, None
+        return client_id, settings.secret("client_secret", platform=connector.name)
+
     def _oauth2_client(
         self,
         connector: Connector,
@@ -611,7 +627,7 @@ class Linker:
         client_secret: str | None,
         redirect_uri: str | None,
     ) -> OAuth2Client:
-        method = flow.client_auth if isinstance(flow, AuthorizationCode) else "none"
+        method = flow.client_auth
         pkce = isinstance(flow, AuthorizationCode) and flow.pkce
         return _OAuth2Client(
             self._transport(connector),
@@ -633,7 +649,9 @@ class Linker:
             token = client.fetch_request_token(on_origin(flow.request_token_url, origin))
         except Exception as exc:  # authlib raises its OAuthError, or ValueError on a bad body
             raise LinkError(
-                _oauth1_problem(connector.name, exc, "asking for a request token")
+                _oauth1_problem(
+                    connector.name, exc, "asking for a request token", self._secrets(connector)
+                )
             ) from None
         request_token = str(token.get("oauth_token") or "")
         secret = str(token.get("oauth_token_secret") or "")
@@ -667,7 +685,12 @@ class Linker:
             )
         except Exception as exc:  # authlib's OAuthError, or ValueError on a bad body
             raise LinkError(
-                _oauth1_problem(connector.name, exc, "exchanging the verifier")
+                _oauth1_problem(
+                    connector.name,
+                    exc,
+                    "exchanging the verifier",
+                    [*self._secrets(connector), verifier, *kept.values()],
+                )
             ) from None
         access, secret = token.get("oauth_token"), token.get("oauth_token_secret")
         if not access or not secret:
@@ -984,8 +1007,16 @@ def _text(answer: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _oauth1_problem(platform: str, exc: Exception, doing: str) -> str:
+def _oauth1_problem(platform: str, exc: Exception, doing: str, secrets: Iterable[str]) -> str:
+    """An OAuth 1.0a server's refusal (Authlib's error carries its ``oauth_problem``)."""
     if isinstance(exc, ConnectorError):
         return f"{platform}: {doing} failed: {exc}"
-    kind = printable(str(getattr(exc, "error", "") or type(exc).__name__), 60)
-    return f"{platform} refused {doing} ({kind}): start the link again"
+    return _refusal(
+        platform,
+        {
+            "error": getattr(exc, "error", None) or type(exc).__name__,
+            "error_description": getattr(exc, "description", None),
+        },
+        doing=doing,
+        secrets=secrets,
+    )

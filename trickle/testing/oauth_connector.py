@@ -120,6 +120,7 @@ class FakeOAuthConnector(RestConnector):
             device_url=DEFAULT_BASE_URL + DEVICE_CODE_PATH,
             token_url=DEFAULT_BASE_URL + TOKEN_PATH,
             scopes=SCOPES,
+            client_auth="client_secret_post",
             revoke_url=DEFAULT_BASE_URL + REVOKE_PATH,
             app_page=DEFAULT_BASE_URL + "/settings/apps",
         ),
@@ -192,5 +193,12 @@ class FakePublicOAuthConnector(FakeOAuthConnector):
             revoke_url=DEFAULT_BASE_URL + REVOKE_PATH,
             app_page=DEFAULT_BASE_URL + "/settings/apps",
         ),
-        *FakeOAuthConnector.link_flows[1:],
+        DeviceAuthorization(
+            device_url=DEFAULT_BASE_URL + DEVICE_CODE_PATH,
+            token_url=DEFAULT_BASE_URL + TOKEN_PATH,
+            scopes=SCOPES,
+            revoke_url=DEFAULT_BASE_URL + REVOKE_PATH,
+            app_page=DEFAULT_BASE_URL + "/settings/apps",
+        ),
+        TokenImport(how=TOKEN_HOW),
     )

@@ -8,19 +8,23 @@ from pathlib import Path
 
 from rich.console import Console
 
-from trickle.demo import run_demo
+import pytest
+
+from trickle.demo import default_platforms, run_demo
+from trickle.testing.demo_platform import DemoPlatformError, available_demo_platforms
 
 
 def test_the_demo_settles_a_month_whose_shares_add_up(tmp_path: Path) -> None:
     console = Console(record=True, width=120, markup=False)  # as the command line prints
 
-    run_demo(console, keep=tmp_path, seed=3)
+    run_demo(console, keep=tmp_path, seed=3, platforms=["github"])
 
     text = console.export_text()
     assert re.search(
         r"linked github:alice \(id \d+\) to alice: code [A-Z]{4}-[A-Z]{4} entered", text
     )
-    assert "linked github:dave (id 1004) to dave: approved in the browser (PKCE)" in text
+    assert "linked github:bob (id 1002) to bob: approved in the browser (PKCE)" in text
+    assert "linked github:dave (id 1004) to dave: a personal access token pasted" in text
     assert "[bold]" not in text  # styled, not markup printed literally
     assert re.search(r"who paid whom in \d{4}-\d{2}", text)
     assert "adds up" in text
@@ -34,3 +38,34 @@ def test_the_demo_settles_a_month_whose_shares_add_up(tmp_path: Path) -> None:
     assert runs == [("done",)]
     assert stored > 20
     assert attempts == 0  # every link begun was completed
+
+
+@pytest.mark.parametrize("platform", available_demo_platforms())
+def test_every_installed_demo_platform_plays_a_settled_month_on_its_own(
+    platform: str, tmp_path: Path
+) -> None:
+    console = Console(record=True, width=120, markup=False)
+
+    run_demo(console, keep=tmp_path, seed=5, platforms=[platform])
+
+    text = console.export_text()
+    assert f"linked {platform}:alice" in text
+    assert "adds up" in text and "DOES NOT ADD UP" not in text
+    assert "all invariants hold" in text
+    assert re.search(rf"ada joins and links {platform}:\S+: [1-9]\d* reserved share", text)
+
+
+def test_the_default_demo_plays_every_default_platform_that_is_installed() -> None:
+    installed = set(available_demo_platforms())
+
+    chosen = default_platforms()
+
+    assert "github" in chosen
+    assert set(chosen) <= installed
+
+
+def test_an_unknown_demo_platform_is_refused_with_the_installed_ones_named() -> None:
+    with pytest.raises(
+        DemoPlatformError, match=r"no demo platform 'myspace' \(installed: .*github"
+    ):
+        run_demo(Console(record=True), platforms=["github", "myspace"])

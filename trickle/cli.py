@@ -274,12 +274,20 @@ def demo(
     keep: Annotated[
         Path | None, typer.Option(help="Keep the demo's database in this directory.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed of the simulated stars.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated likes.")] = 7,
+    platforms: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated platforms to play on (default: github and those of "
+            "soundcloud, mastodon, bluesky that are installed).",
+        ),
+    ] = None,
 ) -> None:
-    """Play a month on a fake GitHub: users star, the worker polls, the month settles."""
+    """Play a month on fake platforms: users like, the worker polls, the month settles."""
     from trickle.demo import run_demo
 
-    run_demo(console, days=days, keep=keep, seed=seed)
+    chosen = [name.strip() for name in platforms.split(",") if name.strip()] if platforms else None
+    run_demo(console, days=days, keep=keep, seed=seed, platforms=chosen)
 
 
 @cli.command()

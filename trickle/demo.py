@@ -1,12 +1,15 @@
-"""``trickle demo``: a month of stars on a fake GitHub, polled, settled and explained.
+"""``trickle demo``: a month of likes on fake platforms, polled, settled and explained.
 
-Everything runs for real except the platform and the calendar: a fake
-GitHub serves the real API shapes on 127.0.0.1 (github.com's OAuth endpoints
-too), the real linking service links its accounts through GitHub's device
-flow, its browser flow (the demo plays the browser) and a personal token,
-the real connector polls them through the real worker, and the real
-settlement settles the month. The one clock (:data:`trickle.core.clock.clock`) is moved forward day
-by day, so a month plays in seconds through the production code paths.
+Everything runs for real except the platforms and the calendar: each
+platform's fake serves its real API shapes on 127.0.0.1 (its authorization
+server too), the real linking service links the demo's accounts through each
+platform's own flows (the demo plays the person at the browser or the
+device page), the real connectors poll them through the real worker, and the
+real settlement settles the month. The one clock
+(:data:`trickle.core.clock.clock`) is moved forward day by day, so a month
+plays in seconds through the production code paths. Which platforms take
+part is up to the caller: each is a :class:`~trickle.testing.demo_platform.DemoPlatform`
+registered by its connector.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import random
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Hashable, Sequence
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
-import requests
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from rich.console import Console
@@ -28,44 +32,38 @@ from rich.text import Text
 
 from trickle.app import App
 from trickle.config import Settings, WorkerSettings
-from trickle.connectors.github.connector import GitHubSettings
-from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.core.clock import clock
 from trickle.core.invariants import check_ledger
 from trickle.core.money import format_money, parse_money
 from trickle.core.periods import Period
-from trickle.core.reports import month_report
+from trickle.core.reports import MonthReport, month_report
 from trickle.core.schema import upgrade
 from trickle.core.users import add_user, fund
-from trickle.linking import LinkResult
 from trickle.linking.service import Linker
 from trickle.output import literal, styled
 from trickle.polling import Worker
 from trickle.scheduler import settle_closed_months
+from trickle.testing.demo_platform import (
+    DemoLink,
+    DemoPlatform,
+    available_demo_platforms,
+    load_demo_platform,
+)
 
 # (name, monthly budget, deposit): carol has less money than her budget.
 LIKERS = [("alice", "5.00", "20.00"), ("bob", "3.00", "10.00"), ("carol", "4.00", "2.50")]
-CREATOR_ONLY = "dave"  # joins to be paid; stars nothing
+CREATOR_ONLY = "dave"  # joins to be paid; likes nothing
 LATE_CREATOR = "ada"  # has not joined when the month settles; claims afterwards
-APP_ID = "Iv1.demo0trickle0app"
-APP_SECRET = "demo-app-secret-" + "0" * 24
+OUTSIDERS = ("pydata-collective", "kernel-hacker")  # creators who never join
+ITEMS_PER_CREATOR = 8
+DEFAULT_PLATFORMS = ("github", "soundcloud", "mastodon", "bluesky")
+"""What ``trickle demo`` plays without ``--platforms``: those of them that are installed."""
 
 
-def _catalog(github: FakeGitHub) -> list[FakeRepo]:
-    """Repositories to star: some by users who joined, some by creators who have not."""
-    owners = [
-        (github.users[CREATOR_ONLY].login, github.users[CREATOR_ONLY].id, "User"),
-        (github.users["carol"].login, github.users["carol"].id, "User"),
-        (github.users[LATE_CREATOR].login, github.users[LATE_CREATOR].id, "User"),
-        ("pydata-collective", 9001, "Organization"),
-        ("kernel-hacker", 9002, "User"),
-    ]
-    words = ["http", "yaml", "markdown", "engine", "notes", "frames", "patches", "lint"]
-    return [
-        FakeRepo(500 + 10 * i + j, f"{words[(i + j) % len(words)]}-{j}", login, owner_id, kind)
-        for i, (login, owner_id, kind) in enumerate(owners)
-        for j in range(8)
-    ]
+def default_platforms() -> list[str]:
+    """The demo's default platforms that are installed (GitHub at least)."""
+    installed = set(available_demo_platforms())
+    return [name for name in DEFAULT_PLATFORMS if name in installed] or sorted(installed)
 
 
 def _poll_everything(worker: Worker) -> None:
@@ -75,11 +73,21 @@ def _poll_everything(worker: Worker) -> None:
     worker.drain(timeout=30)
 
 
-def run_demo(console: Console, *, days: int = 31, keep: Path | None = None, seed: int = 7) -> None:
-    """Play the demo and print what happened."""
+def run_demo(
+    console: Console,
+    *,
+    days: int = 31,
+    keep: Path | None = None,
+    seed: int = 7,
+    platforms: Sequence[str] | None = None,
+) -> None:
+    """Play the demo on ``platforms`` (default: :func:`default_platforms`) and print what
+    happened. An unknown platform is a :class:`~trickle.testing.demo_platform.DemoPlatformError`."""
     began = time.monotonic()
     logging.getLogger("trickle").setLevel(logging.ERROR)
     rng = random.Random(seed)
+    chosen = list(dict.fromkeys(platforms or default_platforms()))
+    kinds = [load_demo_platform(name) for name in chosen]
     period = Period.of(clock.now()).previous()
     workdir_handle = None
     if keep is None:
@@ -92,7 +100,8 @@ def run_demo(console: Console, *, days: int = 31, keep: Path | None = None, seed
     if database.exists():
         database.unlink()
     try:
-        with FakeGitHub() as github:
+        with ExitStack() as running:
+            fakes = [running.enter_context(kind()) for kind in kinds]
             settings = Settings(
                 database_url=f"sqlite:///{database}",
                 secret_key=SecretStr(Fernet.generate_key().decode()),
@@ -100,19 +109,15 @@ def run_demo(console: Console, *, days: int = 31, keep: Path | None = None, seed
                 settle_grace_hours=24,
                 worker=WorkerSettings(threads=4, jitter=0.1),
                 connectors={
-                    "github": GitHubSettings(
-                        base_url=github.base_url,
-                        oauth_base_url=github.base_url,
-                        client_id=APP_ID,
-                        client_secret=SecretStr(APP_SECRET),
-                        min_interval_seconds=4 * 3600,
-                        max_interval_seconds=20 * 3600,
+                    fake.name: fake.settings(
+                        min_interval_seconds=4 * 3600, max_interval_seconds=20 * 3600
                     )
+                    for fake in fakes
                 },
             )
             app = App(settings)
             try:
-                _play(console, app, github, period, days, rng)
+                _play(console, app, fakes, period, days, rng)
             finally:
                 app.close()
     finally:
@@ -128,7 +133,7 @@ def run_demo(console: Console, *, days: int = 31, keep: Path | None = None, seed
 def _play(
     console: Console,
     app: App,
-    github: FakeGitHub,
+    fakes: list[DemoPlatform],
     period: Period,
     days: int,
     rng: random.Random,
@@ -138,52 +143,53 @@ def _play(
     console.print(
         Text.assemble(
             styled("trickle demo", "bold"),
-            literal(
-                f": {period}, on a fake GitHub at {github.base_url} "
-                f"(fee 2.5 %, database {app.settings.database_url})\n"
-            ),
+            literal(f": {period} (fee 2.5 %, database {app.settings.database_url})"),
         )
     )
-    for name, _, _ in LIKERS:
-        github.add_user(name, token=f"ghp_demo_{name}_{rng.getrandbits(48):x}")
-    for name in (CREATOR_ONLY, LATE_CREATOR):
-        github.add_user(name, token=f"ghp_demo_{name}_{rng.getrandbits(48):x}")
-    repos = _catalog(github)
+    for fake in fakes:
+        console.print(literal(f"  {fake.name}: a fake at {fake.base_url}"))
+    console.print()
+    likers = [name for name, _, _ in LIKERS]
+    catalog: list[tuple[DemoPlatform, Hashable]] = []
+    for fake in fakes:
+        for person in [*likers, CREATOR_ONLY, LATE_CREATOR, *OUTSIDERS]:
+            fake.add_person(person)
+        for creator in (CREATOR_ONLY, "carol", LATE_CREATOR, *OUTSIDERS):
+            catalog += [(fake, item) for item in fake.publish(creator, ITEMS_PER_CREATOR)]
 
-    # Stars from long before anyone linked: they are the baseline, never paid.
-    for name, _, _ in LIKERS:
-        for repo in rng.sample(repos, 3):
-            github.star(name, repo, clock.now() - timedelta(days=rng.randint(30, 400)))
+    # Likes from long before anyone linked: they are the baseline, never paid.
+    for name in likers:
+        for fake, item in rng.sample(catalog, 3 * len(fakes)):
+            fake.like(name, item, clock.now() - timedelta(days=rng.randint(30, 400)))
 
     with app.db.session() as session:
         for name, budget, deposit in LIKERS:
             add_user(session, name, parse_money(budget, "EUR"))
             fund(session, name, parse_money(deposit, "EUR"), reference=f"demo-{name}")
         add_user(session, CREATOR_ONLY, parse_money("0", "EUR"))
-    github.oauth.register_app(APP_ID, APP_SECRET)
     linker = Linker(app)
-    for name in [n for n, _, _ in LIKERS]:
-        _link_by_device(console, linker, github, name)
-    _link_in_the_browser(console, linker, github, CREATOR_ONLY)
+    for fake in fakes:
+        for name in [*likers, CREATOR_ONLY]:
+            _linked(console, fake.name, fake.link(linker, name))
 
     worker = Worker(app, threads=4)
     try:
         _poll_everything(worker)  # the baseline poll
         console.print(f"baseline recorded: {worker.stats['baseline']} accounts polled once\n")
-        likers = [n for n, _, _ in LIKERS]
-        stars = 0
+        likes = 0
         for day in range(min(days, (period.end - period.start).days)):
             clock.set(period.start + timedelta(days=day, hours=rng.randint(8, 22)), frozen=True)
             for name in likers:
-                for repo in rng.sample(repos, rng.choice((0, 0, 1, 1, 2))):
-                    github.star(name, repo)
-                    stars += 1
+                for fake, item in rng.sample(catalog, rng.choice((0, 0, 1, 1, 2)) * len(fakes)):
+                    fake.like(name, item, clock.now())
+                    likes += 1
             _poll_everything(worker)
         clock.set(period.end + timedelta(hours=25), frozen=True)
         _poll_everything(worker)
+        what = ", ".join(f"{fake.likes_are} on {fake.name}" for fake in fakes)
         console.print(
-            f"{stars} stars over {period}; the worker made {worker.stats['requests']} requests "
-            f"and stored {worker.stats['stored']} flattrs\n"
+            f"{likes} likes over {period} ({what}); the worker made "
+            f"{worker.stats['requests']} requests and stored {worker.stats['stored']} flattrs\n"
         )
         outcomes = settle_closed_months(app)  # what the scheduler's settle job does
     finally:
@@ -195,15 +201,20 @@ def _play(
     report = month_report(app.db, period, app.settle_options, currency="EUR")
     _print_payments(console, report)
 
-    # ada joins after the month settled: linking her GitHub account claims what was held for her.
+    # ada joins after the month settled: linking her accounts claims what was held for her.
     with app.db.session() as session:
         add_user(session, LATE_CREATOR, parse_money("0", "EUR"))
-    linked = linker.import_token("github", LATE_CREATOR, github.users[LATE_CREATOR].token)
-    held = sum(linked.claim.posted_minor.values())
-    console.print(
-        f"\n{LATE_CREATOR} joins and links github:{linked.handle}: {linked.claim.posted_shares} "
-        f"reserved share(s) paid to her, {format_money(held, 'EUR')}"
-    )
+    console.print()
+    for fake in fakes:
+        linked = fake.link(linker, LATE_CREATOR).result
+        held = sum(linked.claim.posted_minor.values())
+        console.print(
+            literal(
+                f"{LATE_CREATOR} joins and links {fake.name}:{linked.handle}: "
+                f"{linked.claim.posted_shares} reserved share(s) paid to her, "
+                f"{format_money(held, 'EUR')}"
+            )
+        )
     with app.db.reader() as session:
         violations = check_ledger(session)
     verdict = (
@@ -212,37 +223,17 @@ def _play(
     console.print(Text.assemble(literal("ledger check: "), verdict))
 
 
-def _link_by_device(console: Console, linker: Linker, github: FakeGitHub, name: str) -> None:
-    """GitHub's device flow, as ``trickle link github`` runs it: the user enters the code."""
-    device = linker.start_device("github", name)
-    github.oauth.enter_code(device.user_code, name)  # what the user does at the page
-    result = linker.wait_device(device, sleep=lambda s: clock.advance(timedelta(seconds=s)))
-    _linked(console, result, f"code {device.user_code} entered at {device.verification_uri}")
-
-
-def _link_in_the_browser(console: Console, linker: Linker, github: FakeGitHub, name: str) -> None:
-    """GitHub's browser flow: the demo plays the signed-in user's browser."""
-    authorization = linker.authorize(
-        "github", name, redirect_uri="http://127.0.0.1:8765/callback", kind="oauth2"
-    )
-    github.oauth.sign_in(name)
-    answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-    result = linker.complete(answer.headers["Location"])  # where GitHub sent the browser
-    _linked(console, result, "approved in the browser (PKCE)")
-
-
-def _linked(console: Console, result: LinkResult, how: str) -> None:
+def _linked(console: Console, platform: str, link: DemoLink) -> None:
+    result = link.result
     console.print(
         literal(
-            f"linked github:{result.handle} (id {result.platform_user_id}) to {result.user}: {how}"
+            f"linked {platform}:{result.handle} (id {result.platform_user_id}) "
+            f"to {result.user}: {link.how}"
         )
     )
 
 
-def _print_payments(console: Console, report: object) -> None:
-    from trickle.core.reports import MonthReport
-
-    assert isinstance(report, MonthReport)
+def _print_payments(console: Console, report: MonthReport) -> None:
     flows: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for share in report.shares:
         to = share.recipient if share.recipient else f"{share.creator_handle} (not on trickle)"

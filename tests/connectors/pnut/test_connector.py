@@ -101,7 +101,8 @@ def test_a_bookmark_is_a_like_of_the_post_paid_to_its_authors_permanent_id(
     assert (first.item_id, first.creator_id, first.creator_handle) == ("512034", "144", "ludolphus")
     assert first.item_url == "https://posts.pnut.io/512034"
     assert (second.item_id, second.creator_id, second.creator_handle) == ("2384", "1", "33MHz")
-    assert first.liked_at is None and second.liked_at is None  # pnut.io gives no bookmark time
+    assert first.liked_at is None
+    assert second.liked_at is None
     assert first.observed_at == NOW
 
 
@@ -292,7 +293,8 @@ def test_without_a_server_appnet_refuses_to_call_the_closed_host() -> None:
         connector.session(Credentials(access_token=TOKEN))
 
     message = str(caught.value)
-    assert APPNET_CLOSED in message and "[connectors.appnet] base_url" in message
+    assert APPNET_CLOSED in message
+    assert "[connectors.appnet] base_url" in message
     assert connector.settings.missing() == ["base_url"]
 
 

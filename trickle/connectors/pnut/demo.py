@@ -40,9 +40,7 @@ class _AdnDemo(DemoPlatform):
 
     def __enter__(self) -> Self:
         self.fake.start()
-        self.fake.register_client(
-            APP_ID, APP_SECRET, redirect_uris=("http://127.0.0.1/callback",)
-        )
+        self.fake.register_client(APP_ID, APP_SECRET, redirect_uris=("http://127.0.0.1/callback",))
         return self
 
     def __exit__(

@@ -228,7 +228,7 @@ class PnutConnector(AdnConnector):
 
 
 APPNET_CLOSED = "2017-03-15"
-"""The day App.net shut down, as its farewell gave it (reports range from the 14th to the 16th)."""
+"""The day App.net shut down (reports of the day range from the 14th to the 16th)."""
 
 
 class AppNetConnector(AdnConnector):

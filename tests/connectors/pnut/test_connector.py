@@ -200,13 +200,14 @@ def test_a_refused_token_asks_for_a_relink(
     with pytest.raises(AuthExpired) as caught:
         pnut().poll(account(pnut()), later_state())
 
+    assert load("pnut", f"{fixture}.json")["meta"]["error_message"] in str(caught.value)
     assert TOKEN not in str(caught.value)
 
 
 def test_an_unknown_user_is_a_platform_error(mock: responses.RequestsMock) -> None:
     mock.get(BOOKMARKS, json={"meta": {"code": 404, "error_message": "Not found."}}, status=404)
 
-    with pytest.raises(PlatformError, match="404"):
+    with pytest.raises(PlatformError, match="404 Not found."):
         pnut().poll(account(pnut()), later_state())
 
 
@@ -282,7 +283,7 @@ def test_an_invalid_appnet_token_asks_for_a_relink(mock: responses.RequestsMock)
     mock.get(STARS, json=load("appnet", "invalid_token.json"), status=401)
     connector = appnet(base_url=ADN)
 
-    with pytest.raises(AuthExpired):
+    with pytest.raises(AuthExpired, match="The passed OAuth token was not valid"):
         connector.poll(account(connector), later_state())
 
 

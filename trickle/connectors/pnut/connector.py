@@ -74,6 +74,8 @@ ADN_STATUSES = {
     500: Action.RETRY_LATER,
 }
 """The statuses both references list, and what each means for a poll."""
+ERROR_MESSAGE = ("meta", "error_message")
+"""Where an error answer says what went wrong (both references)."""
 
 
 def retry_in(body: Any, now: datetime) -> datetime | None:
@@ -198,7 +200,9 @@ class PnutConnector(AdnConnector):
     name = "pnut"
     display_name = "pnut.io"
     default_base_url = "https://api.pnut.io/v1"
-    error_policy = ErrorPolicy(statuses=ADN_STATUSES, retry_at_in_body=retry_in)
+    error_policy = ErrorPolicy(
+        statuses=ADN_STATUSES, retry_at_in_body=retry_in, message_path=ERROR_MESSAGE
+    )
     link_flows: ClassVar[tuple[LinkFlow, ...]] = (
         AuthorizationCode(
             authorize_url="https://pnut.io/oauth/authenticate",
@@ -240,7 +244,7 @@ class AppNetConnector(AdnConnector):
     default_base_url = "https://alpha-api.app.net"
     """App.net's own API root, for the record: it is never used (see :attr:`base_url`)."""
     settings_model = AppNetSettings
-    error_policy = ErrorPolicy(statuses=ADN_STATUSES)
+    error_policy = ErrorPolicy(statuses=ADN_STATUSES, message_path=ERROR_MESSAGE)
     link_flows: ClassVar[tuple[LinkFlow, ...]] = (
         ServerAuthorizationCode(
             authorize_url="https://account.app.net/oauth/authenticate",

@@ -207,7 +207,7 @@ def test_a_refused_token_asks_for_a_relink(
 def test_an_unknown_user_is_a_platform_error(mock: responses.RequestsMock) -> None:
     mock.get(BOOKMARKS, json={"meta": {"code": 404, "error_message": "Not found."}}, status=404)
 
-    with pytest.raises(PlatformError, match="404 Not found."):
+    with pytest.raises(PlatformError, match=r"404 Not found\."):
         pnut().poll(account(pnut()), later_state())
 
 

@@ -859,6 +859,7 @@ def test_a_deactivated_user_is_not_polled_until_activated(env, capsys, github):
 
 
 def test_connectors_list_says_which_flows_can_link_now(env, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # every installed connector is a row: none wraps
     listed = run_json(capsys, "connectors", "list")
     github = next(c for c in listed["connectors"] if c["name"] == "github")
     assert github["ready_to_link"] is True

@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 
 from trickle.connectors.quality import (
-    Legacy,
     QUALITY_SCALE,
     RULES,
     TIER_ORDER,
     Capability,
+    Legacy,
     Tier,
     assess,
     missing_rules,
@@ -126,10 +126,8 @@ def test_a_legacy_platform_says_when_its_api_closed_and_what_is_left() -> None:
     closed = Legacy(date(2018, 6, 15), "point base_url at a server that still speaks v1")
     assert closed.summary() == "legacy: its API closed on 2018-06-15"
     assert closed.warning("500px") == (
-        "500px's public API closed on 2018-06-15: point base_url at a server that still "
-        "speaks v1"
+        "500px's public API closed on 2018-06-15: point base_url at a server that still speaks v1"
     )
     assert Legacy(date(2017, 3, 15)).warning("App.net") == (
         "App.net's public API closed on 2017-03-15"
     )
-

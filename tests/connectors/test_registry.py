@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import date
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from datetime import date
 from typing import Any, ClassVar
 
 import pytest

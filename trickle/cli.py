@@ -426,6 +426,8 @@ def link(
 
     app = _app(ctx)
     connector = app.connector(platform)
+    if connector.legacy is not None:
+        warn(connector.legacy.warning(connector.display_name))
     linker = Linker(app)
     host = normalize_server(server) if server is not None else None
     if connector.multi_host and host is None:
@@ -823,6 +825,14 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
                         "missing_settings": list(i.missing_settings),
                         "settings_error": i.settings_error,
                         "ready_to_link": bool(i.ready_flows),
+                        "legacy": (
+                            {
+                                "closed_on": i.legacy.closed_on.isoformat(),
+                                "note": i.legacy.note,
+                            }
+                            if i.legacy
+                            else None
+                        ),
                         "link_flows": [
                             {
                                 "kind": f.kind,
@@ -845,6 +855,8 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     )  # fmt: skip
     for i in infos:
         status = _connector_status(i)
+        if i.legacy is not None:
+            status.append_text(styled(f"; {i.legacy.summary()}", "yellow"))
         tier = literal(i.tier.value if i.tier else "-")
         if i.unmet_rules or i.problems:
             wrong = [*i.unmet_rules, *i.problems]

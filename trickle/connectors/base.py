@@ -27,7 +27,7 @@ from trickle.connectors.auth import Auth, Bearer
 from trickle.connectors.errors import RateLimitScope
 from trickle.connectors.flows import LinkFlow, TokenImport
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
-from trickle.connectors.quality import Capability, Tier
+from trickle.connectors.quality import Capability, Legacy, Tier
 from trickle.connectors.ratelimits import RateLimit
 from trickle.connectors.session import AccountSession, SaveCredentials
 from trickle.connectors.settings import ConnectorSettings
@@ -229,6 +229,9 @@ class Connector(abc.ABC):
     """Exemptible rules the connector does not meet, each with the reason."""
     rate_limit_scope: ClassVar[RateLimitScope] = "account"
     """Whose budget a platform rate limit counts: each token's, or the whole app's."""
+    legacy: ClassVar[Legacy | None] = None
+    """Set when the platform's public API has closed (:class:`~trickle.connectors.quality.
+    Legacy`): ``trickle connectors list`` shows it and ``trickle link`` warns."""
 
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
         self.settings = settings

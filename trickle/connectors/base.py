@@ -172,8 +172,11 @@ def collect_new(
     is older), after ``max_pages``, and on a baseline poll after the first
     page that is not made entirely of likes the platform dates at or after
     the link (older likes are the baseline; likes made since the link, even
-    more than a page of them, are all collected). Returns the new events and
-    the number of pages fetched.
+    more than a page of them, are all collected). An empty page that says
+    another follows (X's, when every post on it was deleted or withheld) says
+    nothing about the baseline: paging goes on to the first page with likes,
+    which is then the baseline. Returns the new events and the number of
+    pages fetched.
     """
     events: list[LikeEvent] = []
     fetched = 0
@@ -183,7 +186,7 @@ def collect_new(
         reached_known = any(state.is_known(e.item_id) for e in page.events)
         if reached_known or not page.has_next or fetched >= max_pages:
             break
-        if not state.baseline_done and not _all_since(page.events, state.linked_at):
+        if not state.baseline_done and page.events and not _all_since(page.events, state.linked_at):
             break
     return events, fetched
 

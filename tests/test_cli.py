@@ -871,6 +871,7 @@ def test_connectors_list_says_which_flows_can_link_now(env, capsys, monkeypatch)
     listed = run_json(capsys, "connectors", "list")
     github = next(c for c in listed["connectors"] if c["name"] == "github")
     assert [f["kind"] for f in github["link_flows"] if f["ready"]] == ["device", "token"]
+    monkeypatch.setenv("COLUMNS", "250")  # wide enough that no installed connector folds a cell
     human = run(capsys, "connectors", "list")[1]
     assert "link with" in " ".join(human.split())
     assert "(needs" in human

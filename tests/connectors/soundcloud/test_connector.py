@@ -27,6 +27,8 @@ from pydantic import SecretStr
 from trickle.connectors.base import AccountRef, Identity, PollState
 from trickle.connectors.errors import AuthExpired, Forbidden, PlatformError, RateLimited
 from trickle.connectors.http import HttpClient
+from trickle.connectors.quality import Tier
+from trickle.connectors.registry import Registry
 from trickle.connectors.soundcloud import SoundCloudConnector
 from trickle.connectors.soundcloud.connector import SoundCloudSettings
 from trickle.core.clock import clock
@@ -388,3 +390,26 @@ def test_a_refused_sign_out_is_an_error_not_a_revocation(
     mock.post(SIGN_OUT_URL, status=401, json=load("error_401_unauthorized.json"))
     with pytest.raises(PlatformError, match="401 invalid_token"):
         soundcloud.revoke(credentials())
+
+
+# ---------------------------------------------------------------------------
+# trickle connectors list
+
+
+def test_the_installed_connector_is_listed_with_its_tier_and_what_it_needs() -> None:
+    registry = Registry.from_entry_points()
+    assert registry.load("soundcloud") is SoundCloudConnector
+
+    [bare] = [i for i in registry.describe({}) if i.name == "soundcloud"]
+    [ready] = [
+        i
+        for i in registry.describe({"soundcloud": {"client_id": "a", "client_secret": "b"}})
+        if i.name == "soundcloud"
+    ]
+
+    assert bare.tier is Tier.GOLD
+    assert set(bare.not_applicable) == {"conditional-requests", "like-time", "reads-rate-limits"}
+    assert set(bare.exemptions) == {"links-with-token"}
+    assert bare.ready_flows == ()
+    assert [f.missing_settings for f in bare.flows] == [("client_id", "client_secret")]
+    assert ready.ready_flows == ("oauth2",)

@@ -99,7 +99,7 @@ class FakeVimeo(FakeAuthorizationServer):
         self.videos: dict[str, FakeVideo] = {}  # by URI
         self.revoked_tokens = 0
         """Tokens revoked through ``DELETE /tokens``."""
-        self._used: dict[str, tuple[datetime, int]] = {}  # per member: window start, requests
+        self._windows: dict[str, tuple[datetime, int]] = {}  # per member: window start, requests
         self._member_numbers = itertools.count(152184)
         self._video_numbers = itertools.count(258684937)
 
@@ -171,11 +171,11 @@ class FakeVimeo(FakeAuthorizationServer):
         """The rate-limit headers of an answer to ``account`` (counting this request)."""
         now = clock.now()
         with self.lock:
-            start, used = self._used.get(account.username, (now, 0))
+            start, used = self._windows.get(account.username, (now, 0))
             if now >= start + WINDOW:
                 start, used = now, 0
             used += 1
-            self._used[account.username] = (start, used)
+            self._windows[account.username] = (start, used)
         left = max(0, RATE_LIMIT - used) if remaining is None else remaining
         return {
             "X-RateLimit-Limit": str(RATE_LIMIT),
@@ -193,15 +193,20 @@ class FakeVimeo(FakeAuthorizationServer):
     def access_token_endpoint(self, request: Request) -> Answer:
         """``POST /oauth/access_token``: the token endpoint, with Vimeo's ``auth`` answer."""
         answer = self.token(request)
-        if isinstance(answer, FakeResponse) and answer.status == 200:
-            token = answer.body.get("access_token") if isinstance(answer.body, dict) else None
-            with self.lock:
-                issued = self._access.get(token or "")
-            if issued is not None:
-                answer.body["token_type"] = "bearer"  # noqa: S105 - the type, not a token
-                answer.body["user"] = self._user_json(issued.grant.account)
-                answer.headers["Content-Type"] = "application/vnd.vimeo.auth+json"
-        return answer
+        body = answer.body if isinstance(answer, FakeResponse) else None
+        if (
+            not isinstance(answer, FakeResponse)
+            or answer.status != 200
+            or not isinstance(body, dict)
+        ):
+            return answer
+        with self.lock:
+            issued = self._access.get(str(body.get("access_token")))
+        if issued is None:
+            return answer
+        auth = {**body, "token_type": "bearer", "user": self._user_json(issued.grant.account)}
+        headers = {**answer.headers, "Content-Type": "application/vnd.vimeo.auth+json"}
+        return FakeResponse(200, auth, headers)
 
     @route("DELETE", TOKENS_PATH)
     def delete_token(self, request: Request) -> Answer:

@@ -859,6 +859,7 @@ def test_a_deactivated_user_is_not_polled_until_activated(env, capsys, github):
 
 
 def test_connectors_list_says_which_flows_can_link_now(env, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # every installed connector is a row: none wraps
     listed = run_json(capsys, "connectors", "list")
     github = next(c for c in listed["connectors"] if c["name"] == "github")
     assert github["ready_to_link"] is True
@@ -871,7 +872,6 @@ def test_connectors_list_says_which_flows_can_link_now(env, capsys, monkeypatch)
     listed = run_json(capsys, "connectors", "list")
     github = next(c for c in listed["connectors"] if c["name"] == "github")
     assert [f["kind"] for f in github["link_flows"] if f["ready"]] == ["device", "token"]
-    monkeypatch.setenv("COLUMNS", "250")  # wide enough that no installed connector folds a cell
     human = run(capsys, "connectors", "list")[1]
     assert "link with" in " ".join(human.split())
     assert "(needs" in human

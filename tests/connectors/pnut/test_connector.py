@@ -307,3 +307,12 @@ def test_appnet_links_through_the_servers_own_oauth_origin_only() -> None:
     assert appnet(base_url=ADN, client_id="x", client_secret="y").settings.missing(
         code_flow.needs
     ) == ["oauth_base_url"]
+
+
+def test_appnet_is_declared_legacy_with_the_day_app_net_closed() -> None:
+    legacy = AppNetConnector.legacy
+
+    assert legacy is not None
+    assert legacy.closed_on.isoformat() == "2017-03-15"
+    assert "base_url" in legacy.note
+    assert PnutConnector.legacy is None

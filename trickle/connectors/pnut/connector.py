@@ -36,7 +36,7 @@ What the references say and this follows:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
@@ -55,12 +55,14 @@ from trickle.connectors.pnut.payloads import (
     UserEnvelope,
 )
 from trickle.connectors.policy import DEFAULT_STATUSES, Action, ErrorPolicy
-from trickle.connectors.quality import Capability, Tier
+from trickle.connectors.quality import Capability, Legacy, Tier
 from trickle.connectors.rest import RestConnector
 from trickle.connectors.settings import ConnectorSettings
 from trickle.core.credentials import Credentials
 from trickle.core.events import LikeEvent
 
+APPNET_CLOSED_ON = date(2017, 3, 15)
+"""The day App.net shut down (reports range from the 14th to the 16th)."""
 MAX_RETRY_IN = timedelta(days=1)
 """The longest ``meta.retry_in`` believed (pnut.io documents 600 seconds)."""
 
@@ -231,7 +233,7 @@ class PnutConnector(AdnConnector):
         return f"https://posts.pnut.io/{post.id}"
 
 
-APPNET_CLOSED = "2017-03-15"
+APPNET_CLOSED = APPNET_CLOSED_ON.isoformat()
 """The day App.net shut down (reports of the day range from the 14th to the 16th)."""
 
 
@@ -240,7 +242,12 @@ class AppNetConnector(AdnConnector):
     March 2017)."""
 
     name = "appnet"
-    display_name = "App.net (closed 2017-03-15; compatible servers only)"
+    display_name = "App.net (compatible servers only)"
+    legacy = Legacy(
+        APPNET_CLOSED_ON,
+        "trickle speaks App.net's stream API to a compatible server: set "
+        "[connectors.appnet] base_url to it",
+    )
     default_base_url = "https://alpha-api.app.net"
     """App.net's own API root, for the record: it is never used (see :attr:`base_url`)."""
     settings_model = AppNetSettings

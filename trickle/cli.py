@@ -373,7 +373,8 @@ def link(
         str | None,
         typer.Option(
             help=(
-                "How to link: device, oauth2, oauth1, registered-app or token. Default: the "
+                "How to link: device, oauth2, oauth1, registered-app, app-password or token. "
+                "Default: the "
                 "platform's preferred flow whose app is set in [connectors.NAME] "
                 "(`trickle connectors list` shows them)."
             ),
@@ -428,13 +429,13 @@ def link(
     connector = app.connector(platform)
     linker = Linker(app)
     host = normalize_server(server) if server is not None else None
-    if connector.multi_host and host is None:
-        raise TrickleError(f"{platform} accounts live on servers: say which with --server")
     if (refresh_token is not None or expires_in is not None) and token is None:
         raise TrickleError("--refresh-token and --expires-in go with --token")
     if token is not None and flow not in (None, "token"):
         raise TrickleError(f"--token links with the token flow, not {flow!r}")
     chosen = linker.flow(platform, "token" if token is not None else flow)
+    if connector.multi_host and host is None and not chosen.finds_server:
+        raise TrickleError(f"{platform} accounts live on servers: say which with --server")
     preferred = linker.flows(platform)[0]
     if flow is None and token is None and chosen is not preferred and not as_json:
         warn(f"{linker.setup_needed(connector, preferred)}; linking with {chosen.describe()}")
@@ -460,6 +461,7 @@ def link(
             ask=_ask_line,
             countdown=countdown,
             open_browser=None if no_browser else _open_browser,
+            ask_secret=_ask_password,
         )
         result = run_flow(
             linker,
@@ -557,6 +559,17 @@ def _ask_line(prompt: str) -> str:
         raise typer.Exit(130) from None
     except EOFError:
         raise TrickleError("no input: nothing was linked") from None
+
+
+def _ask_password(prompt: str) -> str:
+    """Read a password without echoing it; Ctrl-C is an interruption, end of input an error."""
+    try:
+        return getpass.getpass(prompt)
+    except KeyboardInterrupt:
+        err_console.print()
+        raise typer.Exit(130) from None
+    except EOFError:
+        raise TrickleError("no app password given: nothing was linked") from None
 
 
 def _ask_secret(prompt: str) -> str:

@@ -24,7 +24,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trickle.connectors.auth import Auth, Bearer
-from trickle.connectors.errors import RateLimitScope
+from trickle.connectors.errors import NotConfigured, RateLimitScope
 from trickle.connectors.flows import LinkFlow, TokenImport
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
 from trickle.connectors.quality import Capability, Tier
@@ -59,6 +59,15 @@ class Identity:
     platform_user_id: str
     handle: str
     host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """An account proven by signing in with a password (:meth:`Connector.sign_in`): who it
+    is, and the credentials to keep for polling it (empty when polling needs none)."""
+
+    identity: Identity
+    credentials: Credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +290,13 @@ class Connector(abc.ABC):
         flow that issued them, if it has one. Raises a connector error when the platform
         refused or could not be asked."""
         return None
+
+    def sign_in(self, identifier: str, password: str) -> SignedIn:
+        """For a connector that declares an :class:`~trickle.connectors.flows.AppPassword`
+        flow: sign in as the account ``identifier`` names with ``password`` (an app password,
+        used once, never kept), and say who it is and what to keep. Raises a connector error
+        when the platform refuses (:class:`AuthExpired`) or cannot be asked."""
+        raise NotConfigured(f"{self.name} does not link accounts with a password")
 
     @abc.abstractmethod
     def identify(self, session: AccountSession) -> Identity:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from trickle.connectors.auth import Auth, Bearer
 from trickle.connectors.errors import NotConfigured, RateLimitScope
 from trickle.connectors.flows import LinkFlow, TokenImport
+from trickle.connectors.hosts import HostGuard
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
 from trickle.connectors.quality import Capability, Tier
 from trickle.connectors.ratelimits import RateLimit
@@ -227,6 +228,10 @@ class Connector(abc.ABC):
     """What the platform's answers mean (see :mod:`trickle.connectors.policy`)."""
     multi_host: ClassVar[bool] = False
     """True when each account lives on a server of its own (Mastodon, Bluesky)."""
+    user_supplied_hosts: ClassVar[bool] = False
+    """True when the hosts the connector sends to are named by users (a Mastodon server, a
+    Bluesky PDS): every request of its sessions, and the linking service's to its servers,
+    is then held to :attr:`host_guard` (see :mod:`trickle.connectors.hosts`)."""
     default_page_size: ClassVar[int] = 100
     tier: ClassVar[Tier] = Tier.BRONZE
     quality_rules: ClassVar[tuple[str, ...]] = ()
@@ -251,6 +256,14 @@ class Connector(abc.ABC):
     def base_url_for(self, host: str | None) -> str:
         """The API root for an account on ``host`` (its origin), or :attr:`base_url`."""
         return host.rstrip("/") if host else self.base_url
+
+    @property
+    def host_guard(self) -> HostGuard | None:
+        """The guard of this connector's requests when its hosts are user-supplied (private
+        addresses allowed by ``allow_private_hosts``), else None."""
+        if not self.user_supplied_hosts:
+            return None
+        return HostGuard(allow_private=self.settings.allow_private_hosts)
 
     @property
     def page_size(self) -> int:
@@ -280,6 +293,7 @@ class Connector(abc.ABC):
             rate_limit_scope=self.rate_limit_scope,
             save=save,
             until=until,
+            guard=self.host_guard,
         )
 
     def revoke(self, credentials: Credentials) -> bool | None:

@@ -326,7 +326,11 @@ class Linker:
         else:
             return False
         client = _OAuth2Client(
-            TokenTransport(self._http(connector), [*self._secrets(connector), token, secret or ""]),
+            TokenTransport(
+                self._http(connector),
+                [*self._secrets(connector), token, secret or ""],
+                connector.host_guard,
+            ),
             client_id=client_id,
             client_secret=secret,
             token_endpoint_auth_method=method if secret else "none",
@@ -793,6 +797,7 @@ class Linker:
             headers={"Accept": "application/json"},
             secrets=self._secrets(connector),
             policy=TOKEN_ENDPOINT_POLICY,
+            guard=connector.host_guard,
         )
         answer = _json_object(response, connector.name, "registering trickle's app")
         client_id = answer.get("client_id")
@@ -935,7 +940,7 @@ class Linker:
 
     def _transport(self, connector: Connector) -> TokenTransport:
         """The HTTP layer with the connector's limits, as Authlib's clients use it."""
-        return TokenTransport(self._http(connector), self._secrets(connector))
+        return TokenTransport(self._http(connector), self._secrets(connector), connector.host_guard)
 
     def _http(self, connector: Connector) -> HttpClient:
         return self.app.http.with_limits(Limits.of(connector.settings))

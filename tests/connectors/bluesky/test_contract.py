@@ -32,7 +32,11 @@ class BlueskyContractPlatform(ContractPlatform):
         return self.fake.pds.base_url
 
     def settings_extra(self) -> dict[str, Any]:
-        return {"plc_url": self.fake.plc.base_url, "dns_server": self.fake.dns.address}
+        return {
+            "plc_url": self.fake.plc.base_url,
+            "dns_server": self.fake.dns.address,
+            "allow_private_hosts": True,  # the fake PDS listens on 127.0.0.1
+        }
 
     def add_account(self) -> ContractAccount:
         handle = f"member-{uuid.uuid4().hex[:12]}.pds.test"

@@ -176,3 +176,18 @@ def test_an_account_deactivated_on_its_pds_must_be_linked_again(
 
     assert outcome.status == "auth_expired"
     assert stored(app).status == "auth_expired"
+
+
+def test_a_did_document_naming_a_pds_on_this_machine_gets_no_password(
+    app: App, fake: FakeBluesky
+) -> None:
+    # The operator has not allowed private hosts: the fake PDS on 127.0.0.1 is one.
+    app.settings.connectors["bluesky"]["allow_private_hosts"] = False
+    app.settings.connectors["bluesky"]["web_origin"] = None
+    fake.add_account(HANDLE, APP_PASSWORD)  # resolved by DNS; the PLC is the operator's
+
+    with pytest.raises(LinkError, match="user-named servers over https only"):
+        Linker(App(app.settings, registry=Registry.of([BlueskyConnector]))).sign_in(
+            "bluesky", "alice", HANDLE, APP_PASSWORD
+        )
+    assert fake.pds.passwords_seen == []

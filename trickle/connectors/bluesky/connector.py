@@ -17,7 +17,10 @@ layer's deadline, byte cap, redaction and rate-limit reading (and
   change); the like time is ``createdAt`` (UTC when a record has no zone).
   The creator's handle would cost a resolution per creator, so the DID
   stands in for it until the creator links their account.
-- The account's PDS is its host. When the stored PDS answers that the repo
+- The account's PDS is its host, named by its DID document, which anyone
+  writes: every request to a PDS, a handle's web server or a did:web host
+  carries the host guard (``user_supplied_hosts``: https to public addresses
+  only, unless the operator sets ``allow_private_hosts``). When the stored PDS answers that the repo
   is not there (``400 InvalidRequest: Could not find repo``), the DID is
   resolved again (``identity.py``): the account moved, and the poll goes on
   at the new PDS, remembered in the poll state's cursor (``pds``); or it did
@@ -171,6 +174,7 @@ class BlueskyConnector(RestConnector):
     display_name = "Bluesky"
     default_base_url = "https://bsky.social"
     multi_host = True
+    user_supplied_hosts = True
     default_page_size = MAX_PAGE_SIZE
     tier = Tier.GOLD
     capabilities = frozenset({Capability.LIKE_TIME, Capability.RATE_LIMIT_HEADERS})
@@ -228,6 +232,7 @@ class BlueskyConnector(RestConnector):
             txt or DnsTxt(settings.dns_server, timeout=settings.timeout_seconds),
             plc_url=settings.plc_url,
             web_origin=settings.web_origin,
+            guard=self.host_guard,
         )
 
     # -- polling ------------------------------------------------------------------------
@@ -311,6 +316,7 @@ class BlueskyConnector(RestConnector):
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             secrets=[secret],
             policy=self.error_policy,
+            guard=self.host_guard,
         )
         where = "POST /xrpc/com.atproto.server.createSession"
         session = parse_payload(SESSION, json_body(response), where=where)
@@ -343,6 +349,7 @@ class BlueskyConnector(RestConnector):
                 f"{pds}/xrpc/com.atproto.server.deleteSession",
                 headers=dict(signed.headers),
                 secrets=secrets,
+                guard=self.host_guard,
             )
         except ConnectorError:
             return

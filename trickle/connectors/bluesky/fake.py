@@ -350,6 +350,7 @@ class FakeBluesky:
             "plc_url": self.plc.base_url,
             "web_origin": self.web.base_url,
             "dns_server": self.dns.address,
+            "allow_private_hosts": True,  # the fakes listen on 127.0.0.1
         }
 
     def another_pds(self) -> FakePDS:

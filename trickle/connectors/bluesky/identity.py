@@ -17,11 +17,14 @@ What the specs say (specs/handle, specs/did), and what this module does:
 
 Every request goes through trickle's HTTP layer (timeouts, the byte cap, no
 redirects followed: a handle whose well-known answer redirects does not
-resolve), and every host involved (the handle's, a did:web host, the PDS) is
-named by users, so it must be an https origin; plain http is accepted only
-on loopback addresses, where the test fakes are. ``web_origin`` sends the
-requests meant for ``https://HOST`` to one origin instead, with ``HOST`` as
-the ``Host`` header, so a fake on 127.0.0.1 can serve many handles.
+resolve). Every host involved but the PLC directory (the operator's choice)
+is named by users: the handle's, a did:web host, the PDS a DID document
+names. Requests to them carry the connector's host guard
+(:mod:`trickle.connectors.hosts`: https to public addresses only, checked
+again at connect), so a handle cannot send trickle to the operator's own
+network. ``web_origin`` sends the requests meant for ``https://HOST`` to one
+origin instead, with ``HOST`` as the ``Host`` header, so a fake on 127.0.0.1
+can serve many handles.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from trickle.connectors.bluesky.payloads import (
     is_handle,
 )
 from trickle.connectors.errors import ConnectorError, PlatformError, TransientError
+from trickle.connectors.hosts import HostGuard
 from trickle.connectors.http import HttpClient, json_body
 from trickle.connectors.payloads import parse_payload
 from trickle.connectors.policy import DEFAULT_POLICY, Action
@@ -51,7 +55,6 @@ DISALLOWED_TLDS = frozenset(
     {"alt", "arpa", "example", "internal", "invalid", "local", "localhost", "onion"}
 )
 """Top-level domains no handle may resolve under (specs/handle)."""
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 PLC_POLICY = DEFAULT_POLICY.with_statuses({404: Action.FAIL, 410: Action.FAIL})
 
 
@@ -86,8 +89,9 @@ def normalize_handle(text: str) -> str:
 
 
 def origin_of(url: str, *, what: str) -> str:
-    """``url`` as an origin (``https://host[:port]``) if it is nothing more than one: https,
-    or http on a loopback address (a fake); else an :class:`IdentityError` saying ``what``."""
+    """``url`` as an origin (``https://host[:port]``) if it is nothing more than one, else an
+    :class:`IdentityError` saying ``what``. (Whether its host may be asked is the host
+    guard's to say, when a request goes there.)"""
     shown = printable(url, 100)
     try:
         parts = urlsplit(url.strip())
@@ -105,8 +109,6 @@ def origin_of(url: str, *, what: str) -> str:
         or parts.fragment
     ):
         raise IdentityError(f"{what} {shown} is not a server's origin (https://host)")
-    if parts.scheme == "http" and host not in LOOPBACK_HOSTS:
-        raise IdentityError(f"{what} {shown} is not https")
     netloc = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{netloc}{f':{port}' if port is not None else ''}"
 
@@ -140,9 +142,11 @@ class IdentityResolver:
         *,
         plc_url: str = "https://plc.directory",
         web_origin: str | None = None,
+        guard: HostGuard | None = None,
         secrets: list[str] | None = None,
     ) -> None:
         self.http = http
+        self.guard = guard
         self.txt = txt
         self.plc_url = plc_url.rstrip("/")
         self.web_origin = web_origin.rstrip("/") if web_origin else None
@@ -239,7 +243,9 @@ class IdentityResolver:
             url, headers = f"{self.web_origin}{path}", {"Host": host}
         else:
             url = f"https://{host}{path}"
-        return self.http.request("GET", url, headers=headers, secrets=self.secrets)
+        return self.http.request(
+            "GET", url, headers=headers, secrets=self.secrets, guard=self.guard
+        )
 
     @staticmethod
     def _json(response: requests.Response) -> Any:

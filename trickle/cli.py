@@ -373,7 +373,8 @@ def link(
         str | None,
         typer.Option(
             help=(
-                "How to link: device, oauth2, oauth1, registered-app, login or token. Default: the "
+                "How to link: device, oauth2, oauth1, registered-app, login, app-password or "
+                "token. Default: the "
                 "platform's preferred flow whose app is set in [connectors.NAME] "
                 "(`trickle connectors list` shows them)."
             ),
@@ -439,8 +440,6 @@ def link(
         warn(connector.legacy.warning(connector.display_name))
     linker = Linker(app)
     host = normalize_server(server) if server is not None else None
-    if connector.multi_host and host is None:
-        raise TrickleError(f"{platform} accounts live on servers: say which with --server")
     if (refresh_token is not None or expires_in is not None) and token is None:
         raise TrickleError("--refresh-token and --expires-in go with --token")
     if token is not None and flow not in (None, "token"):
@@ -460,6 +459,8 @@ def link(
         _print_link(result, as_json=as_json)
         return
     chosen = linker.flow(platform, "token" if token is not None else flow)
+    if connector.multi_host and host is None and not chosen.finds_server:
+        raise TrickleError(f"{platform} accounts live on servers: say which with --server")
     preferred = linker.flows(platform)[0]
     if flow is None and token is None and chosen is not preferred and not as_json:
         warn(f"{linker.setup_needed(connector, preferred)}; linking with {chosen.describe()}")

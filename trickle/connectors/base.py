@@ -24,8 +24,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trickle.connectors.auth import Auth, Bearer
-from trickle.connectors.errors import RateLimitScope
+from trickle.connectors.errors import NotConfigured, RateLimitScope
 from trickle.connectors.flows import LinkFlow, TokenImport
+from trickle.connectors.hosts import HostGuard
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
 from trickle.connectors.quality import Capability, Legacy, Tier
 from trickle.connectors.ratelimits import RateLimit
@@ -59,6 +60,15 @@ class Identity:
     platform_user_id: str
     handle: str
     host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """An account proven by signing in with a password (:meth:`Connector.sign_in`): who it
+    is, and the credentials to keep for polling it (empty when polling needs none)."""
+
+    identity: Identity
+    credentials: Credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +231,10 @@ class Connector(abc.ABC):
     """What the platform's answers mean (see :mod:`trickle.connectors.policy`)."""
     multi_host: ClassVar[bool] = False
     """True when each account lives on a server of its own (Mastodon, Bluesky)."""
+    user_supplied_hosts: ClassVar[bool] = False
+    """True when the hosts the connector sends to are named by users (a Mastodon server, a
+    Bluesky PDS): every request of its sessions, and the linking service's to its servers,
+    is then held to :attr:`host_guard` (see :mod:`trickle.connectors.hosts`)."""
     default_page_size: ClassVar[int] = 100
     tier: ClassVar[Tier] = Tier.BRONZE
     quality_rules: ClassVar[tuple[str, ...]] = ()
@@ -250,6 +264,14 @@ class Connector(abc.ABC):
         return host.rstrip("/") if host else self.base_url
 
     @property
+    def host_guard(self) -> HostGuard | None:
+        """The guard of this connector's requests when its hosts are user-supplied (private
+        addresses allowed by ``allow_private_hosts``), else None."""
+        if not self.user_supplied_hosts:
+            return None
+        return HostGuard(allow_private=self.settings.allow_private_hosts)
+
+    @property
     def page_size(self) -> int:
         """Items requested per page."""
         return self.settings.page_size or self.default_page_size
@@ -277,6 +299,7 @@ class Connector(abc.ABC):
             rate_limit_scope=self.rate_limit_scope,
             save=save,
             until=until,
+            guard=self.host_guard,
         )
 
     def revoke(self, credentials: Credentials) -> bool | None:
@@ -287,6 +310,13 @@ class Connector(abc.ABC):
         flow that issued them, if it has one. Raises a connector error when the platform
         refused or could not be asked."""
         return None
+
+    def sign_in(self, identifier: str, password: str) -> SignedIn:
+        """For a connector that declares an :class:`~trickle.connectors.flows.AppPassword`
+        flow: sign in as the account ``identifier`` names with ``password`` (an app password,
+        used once, never kept), and say who it is and what to keep. Raises a connector error
+        when the platform refuses (:class:`AuthExpired`) or cannot be asked."""
+        raise NotConfigured(f"{self.name} does not link accounts with a password")
 
     @abc.abstractmethod
     def identify(self, session: AccountSession) -> Identity:

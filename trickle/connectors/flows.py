@@ -13,6 +13,10 @@ terminal and for the web pages alike:
 - :class:`OAuth1Authorization`: OAuth 1.0a's three legs (Flickr, 500px).
 - :class:`RegisteredApp`: an app registered on the user's own server first
   (Mastodon), then the authorization code flow there.
+- :class:`AppPassword`: the account's identifier (a Bluesky handle) and an
+  app password the user made at the platform, with which the connector signs
+  in once to prove the account is theirs (``Connector.sign_in``); the
+  password is never stored.
 - :class:`SessionLogin`: the platform's own login form (username, password,
   a second-factor code when asked), run by the connector (:class:`LogsIn`),
   or a session file made by the platform's own client: for platforms with no
@@ -48,6 +52,9 @@ class LinkFlow:
     """True when the redirect URI should stay the same from one link to the next (an app
     registered per redirect URI): the terminal then uses a fixed port even when
     ``[linking] loopback_port`` leaves the choice to it."""
+    finds_server: ClassVar[bool] = False
+    """True when the flow finds the account's server itself (from a handle), so that a
+    platform of many servers needs no ``--server`` for it."""
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -178,6 +185,24 @@ class RegisteredApp(LinkFlow):
 
     def describe(self) -> str:
         return "OAuth 2 in the browser, on the account's own server"
+
+
+@dataclass(frozen=True)
+class AppPassword(LinkFlow):
+    """The account's ``identifier`` (its handle, ``example`` shows one) and an app password
+    the user makes at ``app_page``; the connector's ``sign_in`` proves the account with them
+    (Bluesky's ``createSession``) and says what to keep. The password is used once and never
+    stored. No app of trickle's is registered anywhere, so the flow needs no settings."""
+
+    kind: ClassVar[str] = "app-password"
+    finds_server: ClassVar[bool] = True
+    identifier: str = "handle"
+    example: str = ""
+    app_page: str | None = None
+    """Where the user makes an app password (shown before it is asked for)."""
+
+    def describe(self) -> str:
+        return f"your {self.identifier} and an app password (not stored)"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import requests
 
 from trickle.connectors.auth import Auth, AuthContext
 from trickle.connectors.errors import AuthExpired, PlatformError, RateLimitScope
+from trickle.connectors.hosts import HostGuard
 from trickle.connectors.http import HttpClient, json_body
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
 from trickle.connectors.ratelimits import RateLimit, parse_rate_limit
@@ -56,9 +57,12 @@ class AccountSession:
         rate_limit_scope: RateLimitScope = "account",
         save: SaveCredentials | None = None,
         until: float | None = None,
+        guard: HostGuard | None = None,
     ) -> None:
         self.http = http
         self.until = until
+        self.guard = guard
+        """Every request of the session is held to it (a user-named host), when set."""
         """No request of the session runs past this ``time.monotonic()`` (None: no budget)."""
         self.platform = platform
         self.auth = auth
@@ -168,6 +172,7 @@ class AccountSession:
             auth=signed.auth,
             observer=self,
             until=self.until,
+            guard=self.guard,
         )
 
     def _with_renewal(self, send: Callable[[], requests.Response]) -> requests.Response:
@@ -223,6 +228,7 @@ class _Counted:
         self._session = session
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        guard = kwargs.pop("guard", None) or self._session.guard
         return self._http.request(
-            method, url, observer=self._session, until=self._session.until, **kwargs
+            method, url, observer=self._session, until=self._session.until, guard=guard, **kwargs
         )

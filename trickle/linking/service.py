@@ -39,7 +39,7 @@ from sqlalchemy import delete, select
 from trickle.app import App
 from trickle.connectors.auth import MAX_TOKEN_LIFETIME, TokenTransport, credentials_from_token
 from trickle.connectors.base import Connector
-from trickle.connectors.errors import ConnectorError
+from trickle.connectors.errors import AuthExpired, ConnectorError
 from trickle.connectors.flows import (
     AuthorizationCode,
     DeviceAuthorization,
@@ -197,6 +197,36 @@ class Linker:
         )
         return link_account(self.app, platform, user, credentials, host=host)
 
+    # -- an app password ---------------------------------------------------------
+
+    def sign_in(self, platform: str, user: str, identifier: str, password: str) -> LinkResult:
+        """Link the account ``identifier`` names (a handle) with an app password the user
+        made at the platform: the connector signs in once to prove the account is theirs and
+        says what to keep; the password is never stored nor shown."""
+        flow = self.flow(platform, "app-password")
+        self._user_id(user)  # an active user, before the platform is asked anything
+        connector = self.app.connector(platform)
+        name = connector.display_name
+        secrets = [password, password.strip(), *self._secrets(connector)]
+        if not identifier.strip() or not password.strip():
+            raise LinkError(f"both the {name} account and its app password are needed")
+        try:
+            signed = connector.sign_in(identifier, password)
+        except AuthExpired as exc:
+            raise LinkError(
+                f"{name} did not accept that app password for {printable(identifier, 100)} "
+                f"({redact(str(exc), secrets)}): nothing was linked"
+            ) from None
+        except ConnectorError as exc:
+            raise LinkError(f"{name}: {redact(str(exc), secrets)}: nothing was linked") from None
+        return link_account(
+            self.app,
+            platform,
+            user,
+            signed.credentials.changed(issued_by=flow.kind),
+            identity=signed.identity,
+        )
+
     # -- the platform's own login ---------------------------------------------
 
     def log_in(
@@ -329,6 +359,12 @@ class Linker:
             )
         if revoked:
             return Revocation(True, f"the token was revoked at {name}")
+        if not credentials.secret_values():
+            return Revocation(
+                False,
+                f"trickle kept no {name} token of this account, so there was none to revoke "
+                f"(an app password made for trickle can be deleted in your {name} settings)",
+            )
         if credentials.issued_by in (None, "token"):
             return Revocation(False, f"the token was made at {name}: revoke it there")
         return Revocation(
@@ -358,7 +394,11 @@ class Linker:
         else:
             return False
         client = _OAuth2Client(
-            TokenTransport(self._http(connector), [*self._secrets(connector), token, secret or ""]),
+            TokenTransport(
+                self._http(connector),
+                [*self._secrets(connector), token, secret or ""],
+                connector.host_guard,
+            ),
             client_id=client_id,
             client_secret=secret,
             token_endpoint_auth_method=method if secret else "none",
@@ -825,6 +865,7 @@ class Linker:
             headers={"Accept": "application/json"},
             secrets=self._secrets(connector),
             policy=TOKEN_ENDPOINT_POLICY,
+            guard=connector.host_guard,
         )
         answer = _json_object(response, connector.name, "registering trickle's app")
         client_id = answer.get("client_id")
@@ -967,7 +1008,7 @@ class Linker:
 
     def _transport(self, connector: Connector) -> TokenTransport:
         """The HTTP layer with the connector's limits, as Authlib's clients use it."""
-        return TokenTransport(self._http(connector), self._secrets(connector))
+        return TokenTransport(self._http(connector), self._secrets(connector), connector.host_guard)
 
     def _http(self, connector: Connector) -> HttpClient:
         return self.app.http.with_limits(Limits.of(connector.settings))

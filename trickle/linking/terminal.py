@@ -25,7 +25,13 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from trickle.config import LinkingSettings
-from trickle.connectors.flows import DeviceAuthorization, LinkFlow, SecondFactor, SessionLogin
+from trickle.connectors.flows import (
+    AppPassword,
+    DeviceAuthorization,
+    LinkFlow,
+    SecondFactor,
+    SessionLogin,
+)
 from trickle.linking.accounts import LinkError, LinkResult
 from trickle.linking.loopback import CALLBACK_PATH, LoopbackRedirect
 from trickle.linking.service import Linker
@@ -70,6 +76,8 @@ def run_flow(
     line asks for the token itself), talking to the user through ``terminal``."""
     if isinstance(flow, DeviceAuthorization):
         return _device(linker, platform, user, terminal)
+    if isinstance(flow, AppPassword):
+        return _app_password(linker, flow, platform, user, terminal)
     if isinstance(flow, SessionLogin):
         return _login(linker, flow, platform, user, terminal)
     if not flow.redirects:
@@ -87,6 +95,22 @@ def _device(linker: Linker, platform: str, user: str, terminal: Terminal) -> Lin
     waiting = terminal.countdown(f"waiting for the code {device.user_code}")
     with _cancelled_on_interrupt(linker, device.state), waiting as tick:
         return linker.wait_device(device, sleep=terminal.sleep, waiting=tick)
+
+
+def _app_password(
+    linker: Linker, flow: AppPassword, platform: str, user: str, terminal: Terminal
+) -> LinkResult:
+    if terminal.ask_secret is None:
+        raise LinkError(f"{platform}'s app password cannot be asked for without hiding it here")
+    example = f" (like {flow.example})" if flow.example else ""
+    identifier = terminal.ask(f"your {flow.identifier}{example}: ")
+    if flow.app_page:
+        terminal.show(
+            f"Make an app password for trickle at {flow.app_page} (trickle uses it once to "
+            "check the account is yours, and does not keep it)"
+        )
+    password = terminal.ask_secret("app password: ")
+    return linker.sign_in(platform, user, identifier, password)
 
 
 def _login(

@@ -28,7 +28,7 @@ from trickle.connectors.errors import RateLimitScope
 from trickle.connectors.flows import LinkFlow, TokenImport
 from trickle.connectors.hosts import HostGuard
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
-from trickle.connectors.quality import Capability, Tier
+from trickle.connectors.quality import Capability, Legacy, Tier
 from trickle.connectors.ratelimits import RateLimit
 from trickle.connectors.session import AccountSession, SaveCredentials
 from trickle.connectors.settings import ConnectorSettings
@@ -173,8 +173,11 @@ def collect_new(
     is older), after ``max_pages``, and on a baseline poll after the first
     page that is not made entirely of likes the platform dates at or after
     the link (older likes are the baseline; likes made since the link, even
-    more than a page of them, are all collected). Returns the new events and
-    the number of pages fetched.
+    more than a page of them, are all collected). An empty page that says
+    another follows (X's, when every post on it was deleted or withheld) says
+    nothing about the baseline: paging goes on to the first page with likes,
+    which is then the baseline. Returns the new events and the number of
+    pages fetched.
     """
     events: list[LikeEvent] = []
     fetched = 0
@@ -184,7 +187,7 @@ def collect_new(
         reached_known = any(state.is_known(e.item_id) for e in page.events)
         if reached_known or not page.has_next or fetched >= max_pages:
             break
-        if not state.baseline_done and not _all_since(page.events, state.linked_at):
+        if not state.baseline_done and page.events and not _all_since(page.events, state.linked_at):
             break
     return events, fetched
 
@@ -234,6 +237,9 @@ class Connector(abc.ABC):
     """Exemptible rules the connector does not meet, each with the reason."""
     rate_limit_scope: ClassVar[RateLimitScope] = "account"
     """Whose budget a platform rate limit counts: each token's, or the whole app's."""
+    legacy: ClassVar[Legacy | None] = None
+    """Set when the platform's public API has closed (:class:`~trickle.connectors.quality.
+    Legacy`): ``trickle connectors list`` shows it and ``trickle link`` warns."""
 
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
         self.settings = settings

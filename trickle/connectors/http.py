@@ -689,7 +689,7 @@ class HttpClient:
         if policy.wants_body(response.status_code):
             return
         now = clock.now()
-        detail = _error_detail(response, secrets)
+        detail = _error_detail(response, secrets, policy.message_path)
         limits = parse_rate_limit(response.headers, now)
         action = policy.action(Answer(response, limits, detail))
         if action in (Action.OK, Action.NOT_MODIFIED):
@@ -880,12 +880,21 @@ def _where(method: str, url: str, secrets: list[str]) -> str:
     return printable(redact(f"{method} {_without_query(url)}", secrets), 300)
 
 
-def _error_detail(response: requests.Response, secrets: list[str]) -> str:
-    """The platform's own error message when the body carries one: redacted, escaped, short."""
+def _error_detail(
+    response: requests.Response, secrets: list[str], path: tuple[str, ...] = ()
+) -> str:
+    """The platform's own error message when the body carries one (at ``path``, else in a
+    top-level key): redacted, escaped, short."""
     try:
         body = response.json()
     except (ValueError, RecursionError):
         return ""
+    if path:
+        value: Any = body
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str):
+            return printable(redact(value, secrets), DETAIL_LENGTH)
     if isinstance(body, dict):
         for key in ("message", "error_description", "error", "detail", "title"):
             value = body.get(key)

@@ -33,7 +33,7 @@ from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
 from trickle.connectors.ratelimits import RateLimit, parse_rate_limit
 from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
-from trickle.core.credentials import Credentials
+from trickle.core.credentials import Credentials, redact
 from trickle.core.text import printable
 
 SaveCredentials = Callable[[Credentials, Credentials], None]
@@ -145,6 +145,11 @@ class AccountSession:
         if self.policy.error_in_body is not None:
             error = self.policy.error_in_body(response, body)
             if error is not None:
+                # The hook quotes the platform's own words, which may echo a credential.
+                error.args = tuple(
+                    printable(redact(arg, self.secrets), 500) if isinstance(arg, str) else arg
+                    for arg in error.args
+                )
                 raise error
         return body
 

@@ -51,6 +51,8 @@ class WorkerSettings(BaseModel):
     expire_every_seconds: int = Field(default=86400, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     summary_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    """How often a worker records in the database that it is alive (``/healthz``)."""
 
 
 class LinkingSettings(BaseModel):

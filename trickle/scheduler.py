@@ -182,12 +182,20 @@ def warn_about_unreadable_accounts(app: App) -> int:
     return unreadable
 
 
-def run_worker(app: App, *, threads: int | None = None, parent_fd: int | None = None) -> int:
+def run_worker(
+    app: App, *, threads: int | None = None, parent_fd: int | None = None, web: bool = False
+) -> int:
     """Run one worker process until SIGTERM or SIGINT, or until ``parent_fd`` (the read end
     of a pipe only the supervising process holds open) reaches its end; returns the exit
     status. Threads still running past the shutdown grace are left running: ``trickle run``
-    then ends the process with :func:`end_process`."""
+    then ends the process with :func:`end_process`. With ``web``, the web side is served
+    in the same process (``[web]``) until the worker stops."""
     require_current(app.db.engine)
+    server = None
+    if web:
+        from trickle.web.serve import web_server
+
+        server = web_server(app).start()
     if parent_fd is not None:
         try:
             os.fstat(parent_fd)
@@ -231,6 +239,8 @@ def run_worker(app: App, *, threads: int | None = None, parent_fd: int | None = 
                 reason = "the supervising process is gone"
         log.info("%s, stopping", reason)
     finally:
+        if server is not None:
+            server.stop()
         _stop(app, scheduler, worker)
         # A late second signal (a terminal's Ctrl-C plus the supervisor's) is only noted.
         done = True

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, current_app, render_template
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
@@ -136,6 +136,9 @@ def _headers(response: Response) -> Response:
 
 def _http_error(exc: HTTPException) -> Any:
     status = exc.code or 500
+    if isinstance(exc, SecurityError):  # a host not allowed: no page can be built for it
+        return Response("This server does not answer for that host name.\n", 400,
+                        mimetype="text/plain")  # fmt: skip
     return render_template(
         "error.html", status=status, title=exc.name, message=exc.description
     ), status

@@ -457,6 +457,44 @@ def test_connectors_list_shows_github_with_its_tier(capsys):
     assert github["tier"] == "gold"
 
 
+def test_a_legacy_connector_is_listed_with_the_date_its_api_closed_and_linking_warns(
+    env, capsys, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "250")
+    from datetime import date
+
+    from trickle.connectors.quality import Legacy
+    from trickle.connectors.registry import Registry
+    from trickle.testing.oauth1_connector import FakeOAuth1Connector
+
+    class Closed(FakeOAuth1Connector):
+        name = "closed"
+        legacy = Legacy(date(2018, 6, 15), "set base_url to a server that still speaks it")
+
+    registry = Registry.of([Closed, FakeOAuth1Connector])
+    assert main(["connectors", "list", "--json"], registry=registry) == 0
+    listed = {c["name"]: c for c in json.loads(capsys.readouterr().out)["connectors"]}
+    assert listed["closed"]["legacy"] == {
+        "closed_on": "2018-06-15",
+        "note": "set base_url to a server that still speaks it",
+    }
+    assert listed["fake_oauth1"]["legacy"] is None
+    assert main(["connectors", "list"], registry=registry) == 0
+    human = " ".join(capsys.readouterr().out.split())
+    assert "legacy: its API closed on 2018-06-15" in human
+    run(capsys, "init")
+    run(capsys, "users", "add", "ann", "--budget", "3")
+
+    code = main(["link", "closed", "--user", "ann"], registry=registry)
+
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 1  # no consumer key is set: nothing can be linked
+    assert (
+        "warning: Fake OAuth 1.0a platform's public API closed on 2018-06-15: set base_url to a "
+        "server that still speaks it"
+    ) in err
+
+
 def test_a_registry_given_to_main_replaces_the_installed_connectors(env, capsys):
     from trickle.connectors.registry import Registry
     from trickle.testing.oauth_connector import FakeOAuthConnector
@@ -859,6 +897,7 @@ def test_a_deactivated_user_is_not_polled_until_activated(env, capsys, github):
 
 
 def test_connectors_list_says_which_flows_can_link_now(env, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # every installed connector is a row: none wraps
     listed = run_json(capsys, "connectors", "list")
     github = next(c for c in listed["connectors"] if c["name"] == "github")
     assert github["ready_to_link"] is True
@@ -871,6 +910,7 @@ def test_connectors_list_says_which_flows_can_link_now(env, capsys, monkeypatch)
     listed = run_json(capsys, "connectors", "list")
     github = next(c for c in listed["connectors"] if c["name"] == "github")
     assert [f["kind"] for f in github["link_flows"] if f["ready"]] == ["device", "token"]
+    monkeypatch.setenv("COLUMNS", "240")  # one line per cell, however many connectors
     human = run(capsys, "connectors", "list")[1]
     assert "link with" in " ".join(human.split())
     assert "(needs" in human

@@ -413,7 +413,8 @@ def link(
         str | None,
         typer.Option(
             help=(
-                "How to link: device, oauth2, oauth1, registered-app or token. Default: the "
+                "How to link: device, oauth2, oauth1, registered-app, login, app-password or "
+                "token. Default: the "
                 "platform's preferred flow whose app is set in [connectors.NAME] "
                 "(`trickle connectors list` shows them)."
             ),
@@ -456,25 +457,50 @@ def link(
         int | None,
         typer.Option(help="Seconds until --token expires, if it does.", min=1),
     ] = None,
+    session_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Link with a session file made by the platform's own client, for platforms "
+            "linked by logging in (`trickle connectors list` says which read one).",
+            dir_okay=False,
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Link a platform account to a user: through the platform's OAuth flow in the browser,
-    a code entered at the platform (device flow), or a token made there."""
-    from trickle.connectors.flows import TokenImport
-    from trickle.linking.service import Linker, normalize_server
+    a code entered at the platform (device flow), a token made there, or the platform's own
+    login."""
+    from trickle.connectors.flows import SessionLogin, TokenImport
+    from trickle.linking.service import MAX_SESSION_FILE_BYTES, Linker, normalize_server
     from trickle.linking.terminal import Terminal, run_flow
 
     app = _app(ctx)
     connector = app.connector(platform)
+    if connector.legacy is not None:
+        warn(connector.legacy.warning(connector.display_name))
     linker = Linker(app)
     host = normalize_server(server) if server is not None else None
-    if connector.multi_host and host is None:
-        raise TrickleError(f"{platform} accounts live on servers: say which with --server")
     if (refresh_token is not None or expires_in is not None) and token is None:
         raise TrickleError("--refresh-token and --expires-in go with --token")
     if token is not None and flow not in (None, "token"):
         raise TrickleError(f"--token links with the token flow, not {flow!r}")
+    if session_file is not None:
+        if token is not None or flow not in (None, SessionLogin.kind):
+            raise TrickleError("--session-file links with the login flow, alone")
+        try:
+            with session_file.open("rb") as handle:
+                data = handle.read(MAX_SESSION_FILE_BYTES + 1)
+        except OSError as exc:
+            raise TrickleError(
+                f"cannot read {session_file}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        with waiting(f"asking {connector.display_name} whose session this is"):
+            result = Linker(app).import_session_file(platform, user, data)
+        _print_link(result, as_json=as_json)
+        return
     chosen = linker.flow(platform, "token" if token is not None else flow)
+    if connector.multi_host and host is None and not chosen.finds_server:
+        raise TrickleError(f"{platform} accounts live on servers: say which with --server")
     preferred = linker.flows(platform)[0]
     if flow is None and token is None and chosen is not preferred and not as_json:
         warn(f"{linker.setup_needed(connector, preferred)}; linking with {chosen.describe()}")
@@ -500,6 +526,7 @@ def link(
             ask=_ask_line,
             countdown=countdown,
             open_browser=None if no_browser else _open_browser,
+            ask_secret=_ask_password,
         )
         result = run_flow(
             linker,
@@ -597,6 +624,17 @@ def _ask_line(prompt: str) -> str:
         raise typer.Exit(130) from None
     except EOFError:
         raise TrickleError("no input: nothing was linked") from None
+
+
+def _ask_password(prompt: str) -> str:
+    """Read a password without echoing it; Ctrl-C is an interruption, end of input an error."""
+    try:
+        return getpass.getpass(prompt)
+    except KeyboardInterrupt:
+        err_console.print()
+        raise typer.Exit(130) from None
+    except EOFError:
+        raise TrickleError("no password given: nothing was linked") from None
 
 
 def _ask_secret(prompt: str) -> str:
@@ -908,6 +946,14 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
                         "missing_settings": list(i.missing_settings),
                         "settings_error": i.settings_error,
                         "ready_to_link": bool(i.ready_flows),
+                        "legacy": (
+                            {
+                                "closed_on": i.legacy.closed_on.isoformat(),
+                                "note": i.legacy.note,
+                            }
+                            if i.legacy
+                            else None
+                        ),
                         "link_flows": [
                             {
                                 "kind": f.kind,
@@ -930,6 +976,8 @@ def connectors_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     )  # fmt: skip
     for i in infos:
         status = _connector_status(i)
+        if i.legacy is not None:
+            status.append_text(styled(f"; {i.legacy.summary()}", "yellow"))
         tier = literal(i.tier.value if i.tier else "-")
         if i.unmet_rules or i.problems:
             wrong = [*i.unmet_rules, *i.problems]

@@ -201,6 +201,19 @@ class TestCollectNew:
         assert ids(events) == ["9", "8"]
         assert (fetched, source.pulled) == (1, 1)
 
+    def test_an_empty_first_page_with_a_next_one_does_not_end_the_baseline(self) -> None:
+        # X may answer a page whose posts were all deleted with no data and a next_token:
+        # stopping there would record an empty baseline and pay for every older like later.
+        source = PageSource([], ["9", "8"], ["7", "6"])
+        events, fetched = collect_new(iter(source), state(baseline_done=False), max_pages=50)
+        assert ids(events) == ["9", "8"]
+        assert (fetched, source.pulled) == (2, 2)
+
+    def test_a_baseline_of_empty_pages_stops_at_max_pages(self) -> None:
+        source = PageSource([], [], [], ["9"])
+        events, fetched = collect_new(iter(source), state(baseline_done=False), max_pages=2)
+        assert (events, fetched, source.pulled) == ([], 2, 2)
+
     def test_without_a_known_item_it_reads_to_the_last_page(self) -> None:
         source = PageSource(["9", "8"], ["7", "6"], ["5"])
         events, fetched = collect_new(iter(source), state("unrelated"), max_pages=50)

@@ -12,6 +12,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
@@ -501,6 +502,33 @@ class TestHttpClientErrors:
         with pytest.raises(PlatformError) as caught:
             fast_client().get(URL)
         assert str(caught.value) == f"GET {URL}: {status} no such user"
+
+    @responses.activate
+    def test_a_message_inside_an_envelope_is_read_where_the_policy_says(self) -> None:
+        envelope = {"meta": {"code": 404, "error_message": "User not found."}, "message": "x"}
+        responses.get(URL, status=404, json=envelope)
+        policy = replace(DEFAULT_POLICY, message_path=("meta", "error_message"))
+        with pytest.raises(PlatformError) as caught:
+            fast_client().get(URL, policy=policy)
+        assert str(caught.value) == f"GET {URL}: 404 User not found."
+
+    @pytest.mark.parametrize(
+        ("body", "status"),
+        [
+            ({"meta": {"code": 404}, "message": "gone"}, "404 gone"),
+            ({"meta": "gone"}, "404"),
+            (["meta"], "404"),
+        ],
+    )
+    @responses.activate
+    def test_without_a_message_at_the_policys_path_the_top_level_one_is_read(
+        self, body: Any, status: str
+    ) -> None:
+        responses.get(URL, status=404, json=body)
+        policy = replace(DEFAULT_POLICY, message_path=("meta", "error_message"))
+        with pytest.raises(PlatformError) as caught:
+            fast_client().get(URL, policy=policy)
+        assert str(caught.value) == f"GET {URL}: {status}"
 
     @responses.activate
     def test_408_is_transient(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from trickle.connectors.quality import (
@@ -9,6 +11,7 @@ from trickle.connectors.quality import (
     RULES,
     TIER_ORDER,
     Capability,
+    Legacy,
     Tier,
     assess,
     missing_rules,
@@ -117,3 +120,14 @@ def test_exemptions_are_only_for_exemptible_rules_and_need_a_reason(
 def test_an_unknown_rule_is_a_problem() -> None:
     assessment = assess(Tier.BRONZE, (*rules_for(Tier.BRONZE), "made-up-rule"), EVERYTHING)
     assert assessment.problems == ("unknown rule 'made-up-rule'",)
+
+
+def test_a_legacy_platform_says_when_its_api_closed_and_what_is_left() -> None:
+    closed = Legacy(date(2018, 6, 15), "point base_url at a server that still speaks v1")
+    assert closed.summary() == "legacy: its API closed on 2018-06-15"
+    assert closed.warning("500px") == (
+        "500px's public API closed on 2018-06-15: point base_url at a server that still speaks v1"
+    )
+    assert Legacy(date(2017, 3, 15)).warning("App.net") == (
+        "App.net's public API closed on 2017-03-15"
+    )

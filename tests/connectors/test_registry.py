@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from collections.abc import Iterator
+from datetime import date
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,7 +17,7 @@ from typing import Any, ClassVar
 import pytest
 
 from trickle.connectors.github import GitHubConnector
-from trickle.connectors.quality import Tier, assess
+from trickle.connectors.quality import Legacy, Tier, assess
 from trickle.connectors.registry import (
     ENTRY_POINT_GROUP,
     ConnectorInfo,
@@ -157,6 +158,30 @@ def test_which_flows_can_link_follows_the_settings() -> None:
     assert device_only.ready_flows == ("device", "token")
     [full] = registry.describe({"github": {"client_id": "Iv1.abc", "client_secret": "s"}})
     assert full.ready_flows == ("device", "oauth2", "token")
+
+
+class _ClosedGitHub(GitHubConnector):
+    """GitHub as it would be listed had its API closed."""
+
+    name = "closed_github"
+    legacy = Legacy(date(2018, 6, 15), "for servers that still speak it")
+
+
+def test_a_connector_whose_platform_closed_its_api_is_described_as_legacy() -> None:
+    closed, github = Registry.of([_ClosedGitHub, GitHubConnector]).describe()
+    assert closed.legacy == Legacy(date(2018, 6, 15), "for servers that still speak it")
+    assert closed.problems == ()
+    assert github.legacy is None
+
+
+def test_a_legacy_declaration_that_is_not_a_legacy_is_a_problem() -> None:
+    class Muddled(GitHubConnector):
+        name = "muddled"
+        legacy = "closed in 2018"  # type: ignore[assignment]
+
+    [info] = Registry.of([Muddled]).describe()
+    assert info.legacy is None
+    assert info.problems == ("legacy must be a trickle Legacy (closed_on, note)",)
 
 
 def test_a_registry_of_classes() -> None:

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pytest
+import requests
 
 from trickle.connectors.auth import OAuth2
 from trickle.connectors.errors import AuthExpired, PlatformError
 from trickle.connectors.http import HttpClient, Limits
+from trickle.connectors.policy import ErrorPolicy
 from trickle.connectors.session import AccountSession
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
@@ -232,3 +234,35 @@ def test_a_platform_that_keeps_its_refresh_tokens_leaves_the_old_one_stored(
         session.refresh()
         assert session.credentials.refresh_token == old.refresh_token
         assert session.credentials.access_token != old.access_token
+
+
+def test_an_error_read_from_a_200_body_is_raised_without_the_secrets_it_quotes(
+    fake: FakeOAuth, now: datetime
+) -> None:
+    token = "tok-echoed-4f1a9c"
+
+    def quoting(response: requests.Response, body: Any) -> PlatformError | None:
+        return PlatformError(f"the platform says: {body['message']}")
+
+    session = AccountSession(
+        http=HTTP,
+        platform=FakeOAuthConnector.name,
+        auth=OAuth2(token_url=fake.base_url + TOKEN_PATH),
+        settings=settings(fake),
+        credentials=Credentials(access_token=token),
+        base_url=fake.base_url,
+        policy=ErrorPolicy(error_in_body=quoting),
+    )
+    answer = requests.Response()
+    answer.status_code = 200
+    answer.request = requests.Request("GET", fake.base_url + "/likes").prepare()
+    answer.url = answer.request.url or ""
+    answer.headers["Content-Type"] = "application/json"
+    answer._content = f'{{"message": "token {token} is not valid for {SECRET}"}}'.encode()
+
+    with pytest.raises(PlatformError) as raised:
+        session.json(answer)
+
+    assert "the platform says: token" in str(raised.value)
+    assert token not in str(raised.value)
+    assert SECRET not in str(raised.value)

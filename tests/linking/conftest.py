@@ -11,7 +11,7 @@ import pytest
 import responses
 
 from tests.conftest import make_settings
-from tests.linking.platforms import API, CLIENT_SECRET, Fedi, Oauthy, Signy
+from tests.linking.platforms import API, CLIENT_SECRET, Fedi, Oauthy, Passy, Signy
 from trickle.app import App
 from trickle.connectors.registry import Registry
 from trickle.core.clock import clock
@@ -27,7 +27,7 @@ def app(sqlite_db: Database, tmp_path: Path) -> Iterator[App]:
         "oauthy": {"client_id": "oauthy-app", "client_secret": CLIENT_SECRET},
         "signy": {"consumer_key": "signy-key", "consumer_secret": CLIENT_SECRET},
     }
-    application = App(settings, registry=Registry.of([Oauthy, Signy, Fedi]))
+    application = App(settings, registry=Registry.of([Oauthy, Signy, Fedi, Passy]))
     clock.set(datetime(2026, 11, 2, 12, tzinfo=UTC), frozen=True)
     with application.db.session() as session:
         add_user(session, "alice", Money(500, "EUR"))

@@ -4,15 +4,17 @@ tests), and helpers to read what linking stored."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import SecretStr, TypeAdapter
 from sqlalchemy import func, select
 
 from trickle.app import App
-from trickle.connectors.base import Identity
+from trickle.connectors.base import Identity, SignedIn
+from trickle.connectors.errors import AuthExpired
 from trickle.connectors.flows import (
+    AppPassword,
     AuthorizationCode,
     DeviceAuthorization,
     OAuth1Authorization,
@@ -22,6 +24,7 @@ from trickle.connectors.flows import (
 from trickle.connectors.paginators import LinkHeader
 from trickle.connectors.rest import RestConnector
 from trickle.connectors.settings import ConnectorSettings
+from trickle.core.credentials import Credentials
 from trickle.core.events import LikeEvent
 from trickle.core.models import LinkAttempt, LinkedAccount
 
@@ -32,6 +35,8 @@ CLIENT_SECRET = "client-s3cret-value-0123456789"
 ACCESS = "at-4cc3ss-t0ken-value-abcdefgh"
 REFRESH = "rt-r3fr3sh-t0ken-value-abcdefgh"
 CODE = "c0de-value-abcdefghijklmnop"
+APP_PASSWORD = "abcd-2345-efgh-6789"
+PASSY_PDS = "https://pds.passy.test"
 
 
 class AppSettings(ConnectorSettings):
@@ -99,6 +104,30 @@ class Fedi(Oauthy):
     display_name = "Fedi"
     multi_host = True
     link_flows = (RegisteredApp(scopes=("read:favourites", "profile")),)
+
+
+class Passy(Oauthy):
+    """A platform of many servers whose accounts are proven with an app password (as
+    Bluesky's are): the handle finds the server, and nothing is kept for polling."""
+
+    name = "passy"
+    display_name = "Passy"
+    multi_host = True
+    link_flows = (
+        AppPassword(
+            identifier="handle", example="ada.passy.test", app_page="https://passy.test/apps"
+        ),
+    )
+    signed_in: ClassVar[list[str]] = []
+
+    def sign_in(self, identifier: str, password: str) -> SignedIn:
+        self.signed_in.append(identifier)
+        if password != APP_PASSWORD:
+            raise AuthExpired(f"POST {PASSY_PDS}/session: 401 Invalid identifier or password")
+        return SignedIn(
+            identity=Identity(f"did:passy:{identifier}", identifier, host=PASSY_PDS),
+            credentials=Credentials(),
+        )
 
 
 def attempts(app: App) -> int:

@@ -22,11 +22,14 @@ from sqlalchemy import select
 from tests.linking.platforms import (
     ACCESS,
     API,
+    APP_PASSWORD,
     AUTH,
     CALLBACK,
     CLIENT_SECRET,
     CODE,
+    PASSY_PDS,
     REFRESH,
+    Passy,
     accounts,
     attempts,
     back,
@@ -599,6 +602,71 @@ def stored_credentials(app: App) -> Credentials:
         sealed = session.scalars(select(LinkedAccount.credentials)).one()
     assert sealed is not None
     return app.box.open(sealed)
+
+
+# ---------------------------------------------------------------------------
+# An app password: the connector signs in once, and keeps what it says
+
+
+def test_an_app_password_links_the_account_the_connector_proved_and_keeps_nothing(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    Passy.signed_in.clear()
+    result = Linker(app).sign_in("passy", "alice", "ada.passy.test", APP_PASSWORD)
+
+    assert (result.platform_user_id, result.handle) == (
+        "did:passy:ada.passy.test",
+        "ada.passy.test",
+    )
+    assert Passy.signed_in == ["ada.passy.test"]
+    assert len(mock.calls) == 0, "the identity the sign-in proved is not asked for again"
+    with app.db.reader() as session:
+        stored = session.scalars(select(LinkedAccount)).one()
+    assert stored.host == PASSY_PDS
+    assert stored.credentials is not None
+    kept = app.box.open(stored.credentials)
+    assert kept.secret_values() == []
+    assert kept.issued_by == "app-password"
+
+
+def test_a_refused_app_password_links_nothing_and_is_never_shown(app: App) -> None:
+    wrong = "zzzz-9999-yyyy-8888"
+    with pytest.raises(LinkError, match="did not accept that app password") as raised:
+        Linker(app).sign_in("passy", "alice", "ada.passy.test", wrong)
+
+    assert wrong not in str(raised.value)
+    assert accounts(app) == 0
+
+
+def test_no_app_password_is_tried_for_a_deactivated_user(app: App) -> None:
+    Passy.signed_in.clear()
+    with app.db.session() as session:
+        set_active(session, "alice", False)
+
+    with pytest.raises(LinkError, match="deactivated"):
+        Linker(app).sign_in("passy", "alice", "ada.passy.test", APP_PASSWORD)
+    assert Passy.signed_in == []
+
+
+def test_the_app_password_flow_needs_no_app_of_the_operator(app: App) -> None:
+    flow = Linker(app).flow("passy")
+
+    assert flow.kind == "app-password"
+    assert flow.needs == ()
+    assert flow.finds_server
+
+
+def test_unlinking_an_account_linked_with_an_app_password_says_nothing_was_kept(
+    app: App,
+) -> None:
+    linker = Linker(app)
+    linker.sign_in("passy", "alice", "ada.passy.test", APP_PASSWORD)
+
+    result = linker.unlink("passy", "alice")
+
+    assert not result.revoked
+    assert "kept no Passy token" in result.note
+    assert accounts(app) == 1  # unlinked, with its flattrs, not deleted
 
 
 # ---------------------------------------------------------------------------

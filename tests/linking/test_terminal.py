@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +18,7 @@ import pytest
 import requests
 import responses
 
-from tests.linking.platforms import AUTH, CODE, accounts, attempts, token_answer
+from tests.linking.platforms import APP_PASSWORD, AUTH, CODE, accounts, attempts, token_answer
 from trickle.app import App
 from trickle.core.clock import clock
 from trickle.linking.accounts import LinkError
@@ -225,3 +226,41 @@ def test_the_device_flow_shows_the_code_and_waits_for_it(
     assert person.waited_for == ["waiting for the code WDJB-MJHT"]
     assert person.ticks[0] == 900
     assert accounts(app) == 1
+
+
+# ---------------------------------------------------------------------------
+# An app password, typed without being shown
+
+
+def test_the_app_password_flow_asks_the_handle_shown_and_the_password_hidden(app: App) -> None:
+    person = Person(["ada.passy.test"])
+    hidden: list[str] = []
+
+    def ask_secret(prompt: str) -> str:
+        hidden.append(prompt)
+        return APP_PASSWORD
+
+    linker = Linker(app)
+    terminal = replace(person.terminal(None), ask_secret=ask_secret)
+    result = run_flow(
+        linker, linker.flow("passy"), "passy", "alice", terminal=terminal,
+        settings=app.settings.linking,
+    )  # fmt: skip
+
+    assert result.handle == "ada.passy.test"
+    assert person.shown[0] == "your handle (like ada.passy.test): "
+    assert any("https://passy.test/apps" in line for line in person.shown)
+    assert hidden == ["app password: "]
+    assert not any(APP_PASSWORD in line for line in person.shown)
+
+
+def test_a_terminal_that_cannot_hide_input_is_not_asked_for_an_app_password(app: App) -> None:
+    person = Person(["ada.passy.test"])
+    linker = Linker(app)
+
+    with pytest.raises(LinkError, match="without hiding it"):
+        run_flow(
+            linker, linker.flow("passy"), "passy", "alice", terminal=person.terminal(None),
+            settings=app.settings.linking,
+        )  # fmt: skip
+    assert accounts(app) == 0

@@ -229,9 +229,11 @@ class TokenTransport:
     """What Authlib's OAuth clients need of a session (``post``, ``request``), carried by
     trickle's HTTP layer within its limits, with OAuth error answers handed back to be read."""
 
-    def __init__(self, http: Any, secrets: list[str]) -> None:
+    def __init__(self, http: Any, secrets: list[str], guard: Any = None) -> None:
         self.http = http
         self.secrets = secrets
+        self.guard = guard
+        """A :class:`~trickle.connectors.hosts.HostGuard` for a user-named server, or None."""
 
     def post(
         self,
@@ -262,6 +264,7 @@ class TokenTransport:
             auth=auth,
             secrets=self.secrets,
             policy=TOKEN_ENDPOINT_POLICY,
+            guard=self.guard,
         )
         return response
 

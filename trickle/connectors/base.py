@@ -24,10 +24,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from trickle.connectors.auth import Auth, Bearer
-from trickle.connectors.errors import RateLimitScope
+from trickle.connectors.errors import NotConfigured, RateLimitScope
 from trickle.connectors.flows import LinkFlow, TokenImport
+from trickle.connectors.hosts import HostGuard
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
-from trickle.connectors.quality import Capability, Tier
+from trickle.connectors.quality import Capability, Legacy, Tier
 from trickle.connectors.ratelimits import RateLimit
 from trickle.connectors.session import AccountSession, SaveCredentials
 from trickle.connectors.settings import ConnectorSettings
@@ -59,6 +60,15 @@ class Identity:
     platform_user_id: str
     handle: str
     host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """An account proven by signing in with a password (:meth:`Connector.sign_in`): who it
+    is, and the credentials to keep for polling it (empty when polling needs none)."""
+
+    identity: Identity
+    credentials: Credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +182,11 @@ def collect_new(
     is older), after ``max_pages``, and on a baseline poll after the first
     page that is not made entirely of likes the platform dates at or after
     the link (older likes are the baseline; likes made since the link, even
-    more than a page of them, are all collected). Returns the new events and
-    the number of pages fetched.
+    more than a page of them, are all collected). An empty page that says
+    another follows (X's, when every post on it was deleted or withheld) says
+    nothing about the baseline: paging goes on to the first page with likes,
+    which is then the baseline. Returns the new events and the number of
+    pages fetched.
     """
     events: list[LikeEvent] = []
     fetched = 0
@@ -183,7 +196,7 @@ def collect_new(
         reached_known = any(state.is_known(e.item_id) for e in page.events)
         if reached_known or not page.has_next or fetched >= max_pages:
             break
-        if not state.baseline_done and not _all_since(page.events, state.linked_at):
+        if not state.baseline_done and page.events and not _all_since(page.events, state.linked_at):
             break
     return events, fetched
 
@@ -218,6 +231,10 @@ class Connector(abc.ABC):
     """What the platform's answers mean (see :mod:`trickle.connectors.policy`)."""
     multi_host: ClassVar[bool] = False
     """True when each account lives on a server of its own (Mastodon, Bluesky)."""
+    user_supplied_hosts: ClassVar[bool] = False
+    """True when the hosts the connector sends to are named by users (a Mastodon server, a
+    Bluesky PDS): every request of its sessions, and the linking service's to its servers,
+    is then held to :attr:`host_guard` (see :mod:`trickle.connectors.hosts`)."""
     default_page_size: ClassVar[int] = 100
     tier: ClassVar[Tier] = Tier.BRONZE
     quality_rules: ClassVar[tuple[str, ...]] = ()
@@ -229,6 +246,9 @@ class Connector(abc.ABC):
     """Exemptible rules the connector does not meet, each with the reason."""
     rate_limit_scope: ClassVar[RateLimitScope] = "account"
     """Whose budget a platform rate limit counts: each token's, or the whole app's."""
+    legacy: ClassVar[Legacy | None] = None
+    """Set when the platform's public API has closed (:class:`~trickle.connectors.quality.
+    Legacy`): ``trickle connectors list`` shows it and ``trickle link`` warns."""
 
     def __init__(self, settings: ConnectorSettings, http: HttpClient) -> None:
         self.settings = settings
@@ -242,6 +262,14 @@ class Connector(abc.ABC):
     def base_url_for(self, host: str | None) -> str:
         """The API root for an account on ``host`` (its origin), or :attr:`base_url`."""
         return host.rstrip("/") if host else self.base_url
+
+    @property
+    def host_guard(self) -> HostGuard | None:
+        """The guard of this connector's requests when its hosts are user-supplied (private
+        addresses allowed by ``allow_private_hosts``), else None."""
+        if not self.user_supplied_hosts:
+            return None
+        return HostGuard(allow_private=self.settings.allow_private_hosts)
 
     @property
     def page_size(self) -> int:
@@ -271,6 +299,7 @@ class Connector(abc.ABC):
             rate_limit_scope=self.rate_limit_scope,
             save=save,
             until=until,
+            guard=self.host_guard,
         )
 
     def revoke(self, credentials: Credentials) -> bool | None:
@@ -281,6 +310,13 @@ class Connector(abc.ABC):
         flow that issued them, if it has one. Raises a connector error when the platform
         refused or could not be asked."""
         return None
+
+    def sign_in(self, identifier: str, password: str) -> SignedIn:
+        """For a connector that declares an :class:`~trickle.connectors.flows.AppPassword`
+        flow: sign in as the account ``identifier`` names with ``password`` (an app password,
+        used once, never kept), and say who it is and what to keep. Raises a connector error
+        when the platform refuses (:class:`AuthExpired`) or cannot be asked."""
+        raise NotConfigured(f"{self.name} does not link accounts with a password")
 
     @abc.abstractmethod
     def identify(self, session: AccountSession) -> Identity:

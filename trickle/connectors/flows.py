@@ -13,6 +13,14 @@ terminal and for the web pages alike:
 - :class:`OAuth1Authorization`: OAuth 1.0a's three legs (Flickr, 500px).
 - :class:`RegisteredApp`: an app registered on the user's own server first
   (Mastodon), then the authorization code flow there.
+- :class:`AppPassword`: the account's identifier (a Bluesky handle) and an
+  app password the user made at the platform, with which the connector signs
+  in once to prove the account is theirs (``Connector.sign_in``); the
+  password is never stored.
+- :class:`SessionLogin`: the platform's own login form (username, password,
+  a second-factor code when asked), run by the connector (:class:`LogsIn`),
+  or a session file made by the platform's own client: for platforms with no
+  OAuth at all (Instagram's private web API). Only the session is kept.
 
 Every URL here is the real platform's. A connector's ``oauth_base_url``
 setting replaces their origin (scheme, host and port), so a fake
@@ -24,8 +32,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+from trickle.core.credentials import Credentials
 
 ClientAuth = Literal["client_secret_post", "client_secret_basic", "none"]
 """How an app authenticates at a token endpoint (RFC 6749 section 2.3)."""
@@ -42,6 +52,9 @@ class LinkFlow:
     """True when the redirect URI should stay the same from one link to the next (an app
     registered per redirect URI): the terminal then uses a fixed port even when
     ``[linking] loopback_port`` leaves the choice to it."""
+    finds_server: ClassVar[bool] = False
+    """True when the flow finds the account's server itself (from a handle), so that a
+    platform of many servers needs no ``--server`` for it."""
 
     @property
     def needs(self) -> tuple[str, ...]:
@@ -172,6 +185,79 @@ class RegisteredApp(LinkFlow):
 
     def describe(self) -> str:
         return "OAuth 2 in the browser, on the account's own server"
+
+
+@dataclass(frozen=True)
+class AppPassword(LinkFlow):
+    """The account's ``identifier`` (its handle, ``example`` shows one) and an app password
+    the user makes at ``app_page``; the connector's ``sign_in`` proves the account with them
+    (Bluesky's ``createSession``) and says what to keep. The password is used once and never
+    stored. No app of trickle's is registered anywhere, so the flow needs no settings."""
+
+    kind: ClassVar[str] = "app-password"
+    finds_server: ClassVar[bool] = True
+    identifier: str = "handle"
+    example: str = ""
+    app_page: str | None = None
+    """Where the user makes an app password (shown before it is asked for)."""
+
+    def describe(self) -> str:
+        return f"your {self.identifier} and an app password (not stored)"
+
+
+@dataclass(frozen=True)
+class SessionLogin(LinkFlow):
+    """The platform's own login, run by the connector (which implements :class:`LogsIn`): a
+    username and password, and a second-factor code when the platform asks for one, become a
+    session; or a session file the user made with the platform's own client is read. The
+    password is used for that one exchange and never stored, printed or logged: only the
+    session is kept, sealed like any credentials."""
+
+    kind: ClassVar[str] = "login"
+    session_file: str = ""
+    """How a user makes a session file the connector reads (empty: it reads none)."""
+    warning: str = ""
+    """What the user must know before giving the password (the platform's terms, say)."""
+
+    def describe(self) -> str:
+        also = ", or a session file" if self.session_file else ""
+        return f"a login with the account's password{also}"
+
+
+@dataclass(frozen=True, repr=False)
+class SecondFactor:
+    """A login the platform wants a second factor for: what to ask the user, and what its
+    half-done login holds (secret: kept by the caller until the code comes back, never stored
+    and never shown)."""
+
+    prompt: str
+    pending: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"SecondFactor(prompt={self.prompt!r}, pending=***)"
+
+    def secret_values(self) -> list[str]:
+        """The values of the half-done login, for redacting them from messages."""
+        return [value for value in self.pending.values() if value]
+
+
+@runtime_checkable
+class LogsIn(Protocol):
+    """What a connector declaring :class:`SessionLogin` does. Every method raises a connector
+    error (:mod:`trickle.connectors.errors`) saying why a login failed, never quoting the
+    password."""
+
+    def log_in(self, username: str, password: str) -> Credentials | SecondFactor:
+        """Log in: the session's credentials, or the second factor the platform asks for."""
+        ...
+
+    def confirm_login(self, pending: SecondFactor, code: str) -> Credentials:
+        """Finish a login with the second-factor ``code`` the user was asked for."""
+        ...
+
+    def read_session_file(self, data: bytes) -> Credentials:
+        """The credentials of a session file (its bytes, untrusted) made elsewhere."""
+        ...
 
 
 def on_origin(url: str, origin: str | None) -> str:

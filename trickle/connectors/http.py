@@ -18,7 +18,10 @@ off at the deadline by a watchdog that shuts the request's socket; redirects
 are not followed; errors name the method, the URL without its query string,
 the exception type or status and the platform's own message (redacted,
 escaped, bounded), never a library's exception text; and the ETag handed to a
-connector, which it stores, is well-formed and holds no credential.
+connector, which it stores, is well-formed and holds no credential. A request
+to a host a user named is sent with a :class:`~trickle.connectors.hosts.HostGuard`:
+https to public addresses only, the connected socket's own address checked
+before a byte is sent (see :mod:`trickle.connectors.hosts`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from trickle.connectors.errors import (
     TransientError,
     clamp_retry_at,
 )
+from trickle.connectors.hosts import HostGuard, HostRefused
 from trickle.connectors.policy import DEFAULT_POLICY, Action, Answer, ErrorPolicy
 from trickle.connectors.ratelimits import parse_rate_limit
 from trickle.connectors.settings import (
@@ -246,7 +250,73 @@ _WATCHDOG = _Watchdog()
 os.register_at_fork(after_in_child=_WATCHDOG._reset)  # a forked child has no watchdog thread
 
 
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+# ---------------------------------------------------------------------------
+# The guard of user-named hosts
+#
+# A request sent with a HostGuard (trickle.connectors.hosts) sets it here for its thread;
+# every connection made for it checks the addresses its host resolves to before connecting,
+# and the address of the socket it did connect to before a byte is sent, so a name that
+# resolves elsewhere the second time (DNS rebinding) is refused all the same; a pooled
+# connection is checked again before each request it carries.
+
+_GUARDS = threading.local()
+
+
+def _current_guard() -> HostGuard | None:
+    guard: HostGuard | None = getattr(_GUARDS, "current", None)
+    return guard
+
+
+class _GuardedConnection(urllib3.connection.HTTPConnection):
+    """A connection that remembers the address it connected to and holds it to the request's
+    guard, if it has one."""
+
+    _trickle_peer: str | None = None
+
+    def _new_conn(self) -> socket.socket:
+        guard = _current_guard()
+        tls = isinstance(self, urllib3.connection.HTTPSConnection)
+        target = self._tunnel_host or self._dns_host
+        if guard is not None:
+            self._check_resolved(guard, target, self._tunnel_port or self.port, tls)
+        sock = super()._new_conn()
+        # Through a proxy the peer is the proxy, the operator's choice: only a direct
+        # connection's peer is the server.
+        self._trickle_peer = None if self.proxy is not None else _peer_address(sock)
+        if guard is not None and self._trickle_peer is not None:
+            try:
+                guard.check_address(target, self._trickle_peer, tls=tls)
+            except HostRefused:
+                sock.close()
+                raise
+        return sock
+
+    @staticmethod
+    def _check_resolved(guard: HostGuard, host: str, port: int | None, tls: bool) -> None:
+        try:
+            found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            return  # unresolvable: the connect fails as it would unguarded
+        for _family, _kind, _proto, _name, address in found:
+            guard.check_address(host, str(address[0]), tls=tls)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        guard = _current_guard()
+        if guard is not None and self.sock is not None and self._trickle_peer is not None:
+            tls = isinstance(self, urllib3.connection.HTTPSConnection)
+            guard.check_address(self._dns_host, self._trickle_peer, tls=tls)  # a pooled one
+        super().request(*args, **kwargs)
+
+
+def _peer_address(sock: socket.socket) -> str | None:
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        return None
+    return str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+
+class _WatchedHTTPConnection(_GuardedConnection):
     """A connection that tells the watchdog which request is using it."""
 
     def connect(self) -> None:
@@ -258,7 +328,7 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+class _WatchedHTTPSConnection(_GuardedConnection, urllib3.connection.HTTPSConnection):
     """A TLS connection that tells the watchdog which request is using it (from before the
     handshake on)."""
 
@@ -425,6 +495,7 @@ class HttpClient:
         auth: requests.auth.AuthBase | None = None,
         observer: Observer | None = None,
         until: float | None = None,
+        guard: HostGuard | None = None,
     ) -> requests.Response:
         """GET ``url``: :meth:`request` with ``If-None-Match: etag`` when ``etag`` is one
         :func:`safe_etag` accepts; the response's ``ETag`` header is left only if it is one
@@ -446,6 +517,7 @@ class HttpClient:
             auth=auth,
             observer=observer,
             until=until,
+            guard=guard,
         )
         tag = response.headers.get("ETag")
         if tag is not None and safe_etag(tag, secrets) is None:
@@ -467,6 +539,7 @@ class HttpClient:
         auth: requests.auth.AuthBase | None = None,
         observer: Observer | None = None,
         until: float | None = None,
+        guard: HostGuard | None = None,
     ) -> requests.Response:
         """Send ``method url`` within :attr:`limits` and turn every failure into a typed
         connector error.
@@ -478,7 +551,9 @@ class HttpClient:
         ``secrets`` are redacted from any message. ``timeout`` overrides the limits' for
         this call. ``observer`` is told of every attempt and of the final answer, whatever
         its status. ``until`` (a ``time.monotonic()`` value) ends the request sooner than its
-        own deadline would, for a caller with a budget of its own (a whole poll). Errors: the
+        own deadline would, for a caller with a budget of its own (a whole poll). ``guard``
+        holds a request to a user-named host to public servers over https
+        (:mod:`trickle.connectors.hosts`; :class:`HostRefused` otherwise). Errors: the
         deadline passed, or retries (of GET and HEAD only) ran out on
         connection trouble or a 5xx -> :class:`TransientError`; a body over the cap, a body
         that does not decode, a request that cannot be sent -> :class:`PlatformError`;
@@ -497,6 +572,7 @@ class HttpClient:
             policy,
             observer,
             until,
+            guard,
         )
         if observer is not None:
             observer.answered(response)
@@ -516,9 +592,15 @@ class HttpClient:
         policy: ErrorPolicy,
         observer: Observer | None,
         until: float | None,
+        guard: HostGuard | None = None,
     ) -> tuple[requests.Response, int]:
         """Send until an answer is read whole or there is no point retrying; returns the last
         answer and the attempts made. Everything, back-off included, ends by the deadline."""
+        if guard is not None:
+            try:
+                guard.check_url(url)
+            except HostRefused as refused:
+                raise HostRefused(f"{_where(method, url, secrets)}: {refused}") from None
         limits = self.limits
         start = time.monotonic()
         deadline = start + limits.deadline
@@ -527,6 +609,8 @@ class HttpClient:
         retry = self._retry
         attempts = 0
         watch = _WATCHDOG.start(deadline)
+        outer_guard = _current_guard()
+        _GUARDS.current = guard
         try:
             while True:
                 left = deadline - time.monotonic()
@@ -549,6 +633,8 @@ class HttpClient:
                         stream=True,
                         allow_redirects=False,
                     )
+                except HostRefused as refused:
+                    raise HostRefused(f"{_where(method, url, secrets)}: {refused}") from None
                 except (requests.ConnectionError, requests.Timeout) as exc:
                     failure = exc
                 except requests.RequestException as exc:  # InvalidHeader, InvalidURL...
@@ -578,6 +664,7 @@ class HttpClient:
                     ) from None
                 retry = later
         finally:
+            _GUARDS.current = outer_guard
             _WATCHDOG.end(watch)
 
     def raise_for_status(
@@ -602,7 +689,7 @@ class HttpClient:
         if policy.wants_body(response.status_code):
             return
         now = clock.now()
-        detail = _error_detail(response, secrets)
+        detail = _error_detail(response, secrets, policy.message_path)
         limits = parse_rate_limit(response.headers, now)
         action = policy.action(Answer(response, limits, detail))
         if action in (Action.OK, Action.NOT_MODIFIED):
@@ -793,12 +880,21 @@ def _where(method: str, url: str, secrets: list[str]) -> str:
     return printable(redact(f"{method} {_without_query(url)}", secrets), 300)
 
 
-def _error_detail(response: requests.Response, secrets: list[str]) -> str:
-    """The platform's own error message when the body carries one: redacted, escaped, short."""
+def _error_detail(
+    response: requests.Response, secrets: list[str], path: tuple[str, ...] = ()
+) -> str:
+    """The platform's own error message when the body carries one (at ``path``, else in a
+    top-level key): redacted, escaped, short."""
     try:
         body = response.json()
     except (ValueError, RecursionError):
         return ""
+    if path:
+        value: Any = body
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str):
+            return printable(redact(value, secrets), DETAIL_LENGTH)
     if isinstance(body, dict):
         for key in ("message", "error_description", "error", "detail", "title"):
             value = body.get(key)

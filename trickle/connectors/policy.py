@@ -80,6 +80,10 @@ class ErrorPolicy:
     statuses: Mapping[int, StatusRule] = field(default_factory=lambda: dict(DEFAULT_STATUSES))
     error_in_body: BodyError | None = None
     retry_at_in_body: BodyRetryAt | None = None
+    message_path: tuple[str, ...] = ()
+    """Where an error answer's JSON holds the platform's message when not in a top-level key
+    (App.net's and pnut.io's envelope: ``("meta", "error_message")``); the top-level keys
+    (``message``, ``error_description``...) are read when it holds none."""
 
     def with_statuses(self, statuses: Mapping[int, StatusRule]) -> ErrorPolicy:
         """This policy with some statuses mapped differently (the others kept)."""

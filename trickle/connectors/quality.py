@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 
@@ -41,6 +42,26 @@ class Capability(StrEnum):
     """Access tokens expire and are renewed with a refresh token (X, SoundCloud)."""
     RATE_LIMIT_HEADERS = "rate-limit-headers"
     """Every answer says how much of the rate limit is left (``x-ratelimit-remaining``)."""
+
+
+@dataclass(frozen=True)
+class Legacy:
+    """A platform whose public API has closed (``closed_on``): the connector speaks the last
+    documented API, for servers that still speak it, and says so wherever it is listed or
+    linked. ``note`` says what is left (``"set base_url to a server that still speaks v1"``).
+    A tier still measures the connector; ``Legacy`` tells the operator the platform is gone."""
+
+    closed_on: date
+    note: str = ""
+
+    def summary(self) -> str:
+        """A few words for ``trickle connectors list``."""
+        return f"legacy: its API closed on {self.closed_on.isoformat()}"
+
+    def warning(self, display_name: str) -> str:
+        """What ``trickle link`` tells the operator before linking an account."""
+        said = f": {self.note}" if self.note else ""
+        return f"{display_name}'s public API closed on {self.closed_on.isoformat()}{said}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from trickle.connectors.base import Connector
-from trickle.connectors.quality import Tier, assess
+from trickle.connectors.quality import Legacy, Tier, assess
 from trickle.connectors.settings import (
     ConnectorSettings,
     ConnectorSettingsError,
@@ -66,6 +66,8 @@ class ConnectorInfo:
     """Why ``[connectors.NAME]`` is refused, when it is."""
     flows: tuple[FlowInfo, ...] = ()
     """Its link flows, the preferred first (with the settings: what each still needs)."""
+    legacy: Legacy | None = None
+    """When the platform's public API closed, if it has (see :class:`Legacy`)."""
     error: str | None = None
 
     @property
@@ -149,6 +151,11 @@ class Registry:
                 infos.append(ConnectorInfo(name, source, available=False, error=str(exc)))
                 continue
             assessment = assess(cls.tier, cls.quality_rules, cls.capabilities, cls.exemptions)
+            legacy = getattr(cls, "legacy", None)
+            problems = assessment.problems
+            if legacy is not None and not isinstance(legacy, Legacy):
+                problems = (*problems, "legacy must be a trickle Legacy (closed_on, note)")
+                legacy = None
             missing: tuple[str, ...] = ()
             settings_error = None
             flows = tuple(FlowInfo(f.kind, f.describe()) for f in cls.link_flows)
@@ -176,10 +183,11 @@ class Registry:
                     capabilities=tuple(sorted(c.value for c in cls.capabilities)),
                     not_applicable=tuple(assessment.not_applicable),
                     exemptions=dict(assessment.exempt),
-                    problems=assessment.problems,
+                    problems=problems,
                     missing_settings=missing,
                     settings_error=settings_error,
                     flows=flows,
+                    legacy=legacy,
                 )
             )
         return infos

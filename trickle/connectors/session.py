@@ -27,12 +27,13 @@ import requests
 
 from trickle.connectors.auth import Auth, AuthContext
 from trickle.connectors.errors import AuthExpired, PlatformError, RateLimitScope
+from trickle.connectors.hosts import HostGuard
 from trickle.connectors.http import HttpClient, json_body
 from trickle.connectors.policy import DEFAULT_POLICY, ErrorPolicy
 from trickle.connectors.ratelimits import RateLimit, parse_rate_limit
 from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
-from trickle.core.credentials import Credentials
+from trickle.core.credentials import Credentials, redact
 from trickle.core.text import printable
 
 SaveCredentials = Callable[[Credentials, Credentials], None]
@@ -56,9 +57,12 @@ class AccountSession:
         rate_limit_scope: RateLimitScope = "account",
         save: SaveCredentials | None = None,
         until: float | None = None,
+        guard: HostGuard | None = None,
     ) -> None:
         self.http = http
         self.until = until
+        self.guard = guard
+        """Every request of the session is held to it (a user-named host), when set."""
         """No request of the session runs past this ``time.monotonic()`` (None: no budget)."""
         self.platform = platform
         self.auth = auth
@@ -141,6 +145,11 @@ class AccountSession:
         if self.policy.error_in_body is not None:
             error = self.policy.error_in_body(response, body)
             if error is not None:
+                # The hook quotes the platform's own words, which may echo a credential.
+                error.args = tuple(
+                    printable(redact(arg, self.secrets), 500) if isinstance(arg, str) else arg
+                    for arg in error.args
+                )
                 raise error
         return body
 
@@ -163,6 +172,7 @@ class AccountSession:
             auth=signed.auth,
             observer=self,
             until=self.until,
+            guard=self.guard,
         )
 
     def _with_renewal(self, send: Callable[[], requests.Response]) -> requests.Response:
@@ -218,6 +228,7 @@ class _Counted:
         self._session = session
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        guard = kwargs.pop("guard", None) or self._session.guard
         return self._http.request(
-            method, url, observer=self._session, until=self._session.until, **kwargs
+            method, url, observer=self._session, until=self._session.until, guard=guard, **kwargs
         )

@@ -63,6 +63,10 @@ class ConnectorSettings(BaseModel):
     )
     page_size: int | None = Field(default=None, ge=1)
     max_pages: int = Field(default=50, ge=1)
+    allow_private_hosts: bool = False
+    """For a connector whose hosts users name: let them be private, loopback or other
+    non-public addresses, and plain http to those (a fake on 127.0.0.1, servers on the
+    operator's own network); see :mod:`trickle.connectors.hosts`."""
 
     def missing(self, names: Iterable[str] | None = None) -> list[str]:
         """Which of ``names`` (default: the ``required`` keys) are not set."""

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from trickle.app import App
+from trickle.connectors.base import Identity
 from trickle.connectors.errors import TransientError
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
@@ -90,30 +91,36 @@ def link_account(
     credentials: Credentials,
     *,
     host: str | None = None,
+    identity: Identity | None = None,
 ) -> LinkResult:
     """Identify ``credentials`` on ``platform`` (on the server ``host``, an origin, for a
-    platform of many servers) and link that account to ``user_name``.
+    platform of many servers) and link that account to ``user_name``. An ``identity`` the
+    link flow already proved (a password sign-in) is not asked for again, and its
+    credentials may be empty: the account is then polled without any.
 
     ``user_name`` None is a sign-in: the account is linked to the user it already belongs
     to (or who claimed its creator identity), and when it belongs to nobody, to a new user
     named after its handle (``LinkResult.new_user``)."""
-    check_credentials(credentials)
+    if identity is None or credentials.secret_values():
+        check_credentials(credentials)
     connector = app.connector(platform)
     if user_name is not None:
         with app.db.reader() as session:
             check_active(get_user(session, user_name))  # before asking the platform anything
     box = app.box  # a missing key is an error before the platform is asked anything
-    platform_session = connector.session(credentials, host=host)
-    try:
-        identity = connector.identify(platform_session)
-    except TransientError as exc:
-        raise LinkError(
-            f"could not reach {connector.display_name} at {platform_session.base_url}: {exc}. "
-            f"Check the network, or [connectors.{platform}] base_url in the settings, "
-            "and try again"
-        ) from None
-    # Credentials renewed while identifying are the ones to keep (single-use refresh tokens).
-    sealed = box.seal(platform_session.credentials)
+    if identity is None:
+        platform_session = connector.session(credentials, host=host)
+        try:
+            identity = connector.identify(platform_session)
+        except TransientError as exc:
+            raise LinkError(
+                f"could not reach {connector.display_name} at {platform_session.base_url}: "
+                f"{exc}. Check the network, or [connectors.{platform}] base_url in the "
+                "settings, and try again"
+            ) from None
+        # Credentials renewed while identifying are the ones to keep (single-use refresh).
+        credentials = platform_session.credentials
+    sealed = box.seal(credentials)
     # Platforms date likes to the second (GitHub's starred_at): a like in the very second
     # of the link counts as made after it.
     now = clock.now().replace(microsecond=0)

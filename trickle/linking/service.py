@@ -39,13 +39,16 @@ from sqlalchemy import delete, select
 from trickle.app import App
 from trickle.connectors.auth import MAX_TOKEN_LIFETIME, TokenTransport, credentials_from_token
 from trickle.connectors.base import Connector
-from trickle.connectors.errors import ConnectorError
+from trickle.connectors.errors import AuthExpired, ConnectorError
 from trickle.connectors.flows import (
     AuthorizationCode,
     DeviceAuthorization,
     LinkFlow,
+    LogsIn,
     OAuth1Authorization,
     RegisteredApp,
+    SecondFactor,
+    SessionLogin,
     on_origin,
 )
 from trickle.connectors.http import HttpClient, Limits
@@ -62,6 +65,8 @@ from trickle.linking.loopback import registered_redirect_uri
 ATTEMPT_LIFETIME = timedelta(minutes=10)
 """How long a begun link waits for the user to come back (or enter the device code)."""
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+MAX_SESSION_FILE_BYTES = 64 * 1024
+"""The largest session file read (one holds a few cookies: a few hundred bytes)."""
 SLOW_DOWN_SECONDS = 5
 """What RFC 8628 adds to the polling interval on every ``slow_down``."""
 APP_NAME = "trickle"
@@ -192,6 +197,99 @@ class Linker:
         )
         return link_account(self.app, platform, user, credentials, host=host)
 
+    # -- an app password ---------------------------------------------------------
+
+    def sign_in(self, platform: str, user: str, identifier: str, password: str) -> LinkResult:
+        """Link the account ``identifier`` names (a handle) with an app password the user
+        made at the platform: the connector signs in once to prove the account is theirs and
+        says what to keep; the password is never stored nor shown."""
+        flow = self.flow(platform, "app-password")
+        self._user_id(user)  # an active user, before the platform is asked anything
+        connector = self.app.connector(platform)
+        name = connector.display_name
+        secrets = [password, password.strip(), *self._secrets(connector)]
+        if not identifier.strip() or not password.strip():
+            raise LinkError(f"both the {name} account and its app password are needed")
+        try:
+            signed = connector.sign_in(identifier, password)
+        except AuthExpired as exc:
+            raise LinkError(
+                f"{name} did not accept that app password for {printable(identifier, 100)} "
+                f"({redact(str(exc), secrets)}): nothing was linked"
+            ) from None
+        except ConnectorError as exc:
+            raise LinkError(f"{name}: {redact(str(exc), secrets)}: nothing was linked") from None
+        return link_account(
+            self.app,
+            platform,
+            user,
+            signed.credentials.changed(issued_by=flow.kind),
+            identity=signed.identity,
+        )
+
+    # -- the platform's own login ---------------------------------------------
+
+    def log_in(
+        self, platform: str, user: str, username: str, password: str
+    ) -> LinkResult | SecondFactor:
+        """Log in to ``platform`` as ``username`` with ``password`` (a :class:`SessionLogin`
+        flow) and link the session to ``user``; or the second factor the platform asks for,
+        to answer with :meth:`confirm_login`. The password is used once: never stored, and
+        redacted from every message."""
+        connector, login, flow = self._session_login(platform)
+        self._user_id(user)  # an existing, active user, before the platform is asked
+        username = username.strip()
+        if not username or not password:
+            raise LinkError(f"a {connector.display_name} login needs a username and a password")
+        try:
+            outcome = login.log_in(username, password)
+        except ConnectorError as exc:
+            raise LinkError(_login_failed(connector, exc, [password])) from None
+        if isinstance(outcome, SecondFactor):
+            return outcome
+        return link_account(self.app, platform, user, outcome.changed(issued_by=flow.kind))
+
+    def confirm_login(
+        self, platform: str, user: str, pending: SecondFactor, code: str
+    ) -> LinkResult:
+        """Finish a login :meth:`log_in` left waiting for the second-factor ``code``."""
+        connector, login, flow = self._session_login(platform)
+        code = code.strip()
+        if not code:
+            raise LinkError("no code given: nothing was linked, start the link again")
+        try:
+            credentials = login.confirm_login(pending, code)
+        except ConnectorError as exc:
+            secrets = [code, *pending.secret_values()]
+            raise LinkError(_login_failed(connector, exc, secrets)) from None
+        return link_account(self.app, platform, user, credentials.changed(issued_by=flow.kind))
+
+    def import_session_file(self, platform: str, user: str, data: bytes) -> LinkResult:
+        """Link the session of a session file (its bytes) the user made with the platform's
+        own client, when the platform's :class:`SessionLogin` flow reads one."""
+        connector, login, flow = self._session_login(platform)
+        if not flow.session_file:
+            raise LinkError(f"{platform} reads no session files")
+        if len(data) > MAX_SESSION_FILE_BYTES:
+            raise LinkError(
+                f"that session file is larger than {MAX_SESSION_FILE_BYTES // 1024} KiB: "
+                f"it is not a {connector.display_name} session file"
+            )
+        self._user_id(user)
+        try:
+            credentials = login.read_session_file(data)
+        except ConnectorError as exc:
+            raise LinkError(f"{platform}: {exc}: nothing was linked") from None
+        return link_account(self.app, platform, user, credentials.changed(issued_by=flow.kind))
+
+    def _session_login(self, platform: str) -> tuple[Connector, LogsIn, SessionLogin]:
+        """The connector of ``platform``, as the one that logs in, and its login flow."""
+        connector = self.app.connector(platform)
+        flow = self.flow(platform, SessionLogin.kind)
+        if not isinstance(flow, SessionLogin) or not isinstance(connector, LogsIn):
+            raise LinkError(f"{platform}'s connector cannot log in: it does not implement LogsIn")
+        return connector, connector, flow
+
     # -- unlinking --------------------------------------------------------------
 
     def unlink(self, platform: str, user: str, account: str | None = None) -> UnlinkResult:
@@ -261,6 +359,12 @@ class Linker:
             )
         if revoked:
             return Revocation(True, f"the token was revoked at {name}")
+        if not credentials.secret_values():
+            return Revocation(
+                False,
+                f"trickle kept no {name} token of this account, so there was none to revoke "
+                f"(an app password made for trickle can be deleted in your {name} settings)",
+            )
         if credentials.issued_by in (None, "token"):
             return Revocation(False, f"the token was made at {name}: revoke it there")
         return Revocation(
@@ -290,7 +394,11 @@ class Linker:
         else:
             return False
         client = _OAuth2Client(
-            TokenTransport(self._http(connector), [*self._secrets(connector), token, secret or ""]),
+            TokenTransport(
+                self._http(connector),
+                [*self._secrets(connector), token, secret or ""],
+                connector.host_guard,
+            ),
             client_id=client_id,
             client_secret=secret,
             token_endpoint_auth_method=method if secret else "none",
@@ -760,6 +868,7 @@ class Linker:
             headers={"Accept": "application/json"},
             secrets=self._secrets(connector),
             policy=TOKEN_ENDPOINT_POLICY,
+            guard=connector.host_guard,
         )
         answer = _json_object(response, connector.name, "registering trickle's app")
         client_id = answer.get("client_id")
@@ -902,7 +1011,7 @@ class Linker:
 
     def _transport(self, connector: Connector) -> TokenTransport:
         """The HTTP layer with the connector's limits, as Authlib's clients use it."""
-        return TokenTransport(self._http(connector), self._secrets(connector))
+        return TokenTransport(self._http(connector), self._secrets(connector), connector.host_guard)
 
     def _http(self, connector: Connector) -> HttpClient:
         return self.app.http.with_limits(Limits.of(connector.settings))
@@ -991,6 +1100,13 @@ def _refusal(
         return f"you did not allow trickle to read your {platform} likes: nothing was linked"
     said = f": {description}" if description else ""
     return f"{platform} refused {doing} ({error}{said}): nothing was linked, start the link again"
+
+
+def _login_failed(connector: Connector, exc: ConnectorError, secrets: Iterable[str]) -> str:
+    """What the user reads when a login failed: the connector's reason, redacted of the
+    password (and code, and half-done session) even if a platform echoed it."""
+    said = printable(redact(str(exc), [s for s in secrets if s]), 300)
+    return f"{connector.display_name} login failed: {said}; nothing was linked"
 
 
 def _json_object(response: requests.Response, platform: str, what: str) -> dict[str, Any]:

@@ -8,6 +8,9 @@
   ``[linking] timeout_seconds``. Without a browser (``--no-browser``, a
   headless machine) the user opens the URL anywhere and pastes back the
   address the platform sent their browser to, which need not load.
+- The platform's own login (:class:`SessionLogin`) shows the flow's warning,
+  asks for the username, then the password hidden (never echoed, never
+  kept), and the second-factor code when the platform wants one.
 
 What the terminal shows and reads is passed in (:class:`Terminal`), so the
 command line prints through :mod:`trickle.output` and tests play the user.
@@ -22,7 +25,13 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
 from trickle.config import LinkingSettings
-from trickle.connectors.flows import DeviceAuthorization, LinkFlow
+from trickle.connectors.flows import (
+    AppPassword,
+    DeviceAuthorization,
+    LinkFlow,
+    SecondFactor,
+    SessionLogin,
+)
 from trickle.linking.accounts import LinkError, LinkResult
 from trickle.linking.loopback import CALLBACK_PATH, LoopbackRedirect
 from trickle.linking.service import Linker
@@ -48,6 +57,9 @@ class Terminal:
     """Open a URL in the browser, True if one opened; None: never try (``--no-browser``)."""
     sleep: Callable[[float], None] = time.sleep
     """How to wait between two polls of the device flow."""
+    ask_secret: Callable[[str], str] | None = None
+    """Ask for a secret without showing it as it is typed (a password); None: this terminal
+    cannot, and a flow that needs one refuses to run."""
 
 
 def run_flow(
@@ -64,6 +76,10 @@ def run_flow(
     line asks for the token itself), talking to the user through ``terminal``."""
     if isinstance(flow, DeviceAuthorization):
         return _device(linker, platform, user, terminal)
+    if isinstance(flow, AppPassword):
+        return _app_password(linker, flow, platform, user, terminal)
+    if isinstance(flow, SessionLogin):
+        return _login(linker, flow, platform, user, terminal)
     if not flow.redirects:
         raise LinkError(f"{platform}'s {flow.kind} flow cannot run in a terminal")
     if terminal.open_browser is None:
@@ -79,6 +95,41 @@ def _device(linker: Linker, platform: str, user: str, terminal: Terminal) -> Lin
     waiting = terminal.countdown(f"waiting for the code {device.user_code}")
     with _cancelled_on_interrupt(linker, device.state), waiting as tick:
         return linker.wait_device(device, sleep=terminal.sleep, waiting=tick)
+
+
+def _app_password(
+    linker: Linker, flow: AppPassword, platform: str, user: str, terminal: Terminal
+) -> LinkResult:
+    if terminal.ask_secret is None:
+        raise LinkError(f"{platform}'s app password cannot be asked for without hiding it here")
+    example = f" (like {flow.example})" if flow.example else ""
+    identifier = terminal.ask(f"your {flow.identifier}{example}: ")
+    if flow.app_page:
+        terminal.show(
+            f"Make an app password for trickle at {flow.app_page} (trickle uses it once to "
+            "check the account is yours, and does not keep it)"
+        )
+    password = terminal.ask_secret("app password: ")
+    return linker.sign_in(platform, user, identifier, password)
+
+
+def _login(
+    linker: Linker, flow: SessionLogin, platform: str, user: str, terminal: Terminal
+) -> LinkResult:
+    if terminal.ask_secret is None:
+        raise LinkError(
+            "this terminal cannot read a password without showing it: nothing was linked"
+        )
+    if flow.warning:
+        terminal.show(flow.warning)
+    username = terminal.ask(f"{platform} username: ")
+    password = terminal.ask_secret(f"{platform} password for {username.strip()}: ")
+    outcome = linker.log_in(platform, user, username, password)
+    del password  # used once: not kept a moment longer than the login
+    if not isinstance(outcome, SecondFactor):
+        return outcome
+    code = terminal.ask(outcome.prompt)
+    return linker.confirm_login(platform, user, outcome, code)
 
 
 def _listened(

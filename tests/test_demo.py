@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import requests
 from rich.console import Console
 
 from trickle.demo import default_platforms, run_demo
@@ -69,3 +70,31 @@ def test_an_unknown_demo_platform_is_refused_with_the_installed_ones_named() -> 
         DemoPlatformError, match=r"no demo platform 'myspace' \(installed: .*github"
     ):
         run_demo(Console(record=True), platforms=["github", "myspace"])
+
+
+def test_demo_web_serves_a_users_month_and_a_creators_money_waiting() -> None:
+    console = Console(record=True, width=200)
+    seen: dict[str, str] = {}
+
+    def serving(base: str) -> None:
+        text = console.export_text(clear=False)
+        link = re.search(r"alice's month .*?: (\S+)", text)
+        waiting = re.search(r"money waiting for ada on github: (\S+)", text)
+        assert link is not None
+        assert waiting is not None
+        browser = requests.Session()
+        asked = browser.get(link.group(1), timeout=10)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', asked.text)
+        assert token is not None
+        seen["me"] = browser.post(
+            link.group(1), data={"csrf_token": token.group(1)}, timeout=10
+        ).text
+        seen["creator"] = requests.get(waiting.group(1), timeout=10).text
+        seen["healthz"] = str(requests.get(f"{base}/healthz", timeout=10).status_code)
+
+    run_demo(console, platforms=["github"], web_port=0, serving=serving)
+
+    assert "alice's month" in seen["me"]
+    assert "Past months" in seen["me"]
+    assert "Waiting for ada" in seen["creator"]
+    assert seen["healthz"] == "200"

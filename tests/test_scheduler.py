@@ -42,6 +42,7 @@ from trickle.core.models import Flattr, LinkedAccount, SettlementRun, User
 from trickle.core.money import Money
 from trickle.core.schema import upgrade
 from trickle.core.users import add_user, fund, get_user
+from trickle.heartbeat import worker_beats
 from trickle.linking import link_account
 from trickle.polling import Worker
 from trickle.scheduler import build_scheduler, run_worker, settle_closed_months
@@ -70,8 +71,9 @@ def test_build_scheduler_has_its_jobs_due_at_once_and_the_summary_after_an_inter
         scheduler = build_scheduler(app, worker)
         jobs = {job.id: job for job in scheduler.get_jobs()}
         settings = app.settings.worker
-        assert sorted(jobs) == ["expire", "poll", "settle", "summary"]
+        assert sorted(jobs) == ["expire", "heartbeat", "poll", "settle", "summary"]
         every = {
+            "heartbeat": settings.heartbeat_seconds,
             "poll": settings.tick_seconds,
             "settle": settings.settle_every_seconds,
             "expire": settings.expire_every_seconds,
@@ -308,6 +310,7 @@ WORKER = {
     "lease_seconds": 600,
     "shutdown_grace_seconds": 60,
     "summary_seconds": 0.5,
+    "heartbeat_seconds": 0.5,
 }
 
 
@@ -368,6 +371,14 @@ class Scene:
                 select(User.name, Flattr.item_id).join(User, User.id == Flattr.user_id)
             ).all()
             return {(name, item) for name, item in rows}
+
+    def heartbeat_polls(self) -> int | None:
+        """The polls the running worker's heartbeat counts (None: no worker beats)."""
+        with self.app.db.reader() as session:
+            beats = worker_beats(session)
+        if not beats:
+            return None
+        return sum(sum(r.values()) for r in beats[0].stats.get("polls", {}).values())
 
     def held_leases(self) -> list[str]:
         with self.app.db.reader() as session:
@@ -444,6 +455,9 @@ def test_trickle_run_polls_and_stops_cleanly_on_a_signal(
             lambda: summarised_flattrs(log) == len(scene.expected),
             "a summary told of the new flattrs",
         )
+        wait_for(
+            lambda: (scene.heartbeat_polls() or 0) >= len(scene.logins), "a heartbeat with polls"
+        )
 
         # Hold the next polls at the platform, with a new star for them to bring back.
         scene.fake.gate.clear()
@@ -462,6 +476,7 @@ def test_trickle_run_polls_and_stops_cleanly_on_a_signal(
     assert "Traceback" not in output, output
     assert scene.held_leases() == []
     assert "released" in output
+    assert scene.heartbeat_polls() is None  # a worker that stopped cleanly is not missed
     # The polls in flight when the signal came were finished, not dropped half-way.
     assert {latest[login] for login in in_flight} <= scene.stored() <= scene.expected
 

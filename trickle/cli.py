@@ -282,12 +282,24 @@ def demo(
             "soundcloud, mastodon, bluesky that are installed).",
         ),
     ] = None,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web",
+            help="Then serve the web side on 127.0.0.1, the fakes still up, until Ctrl-C.",
+        ),
+    ] = False,
+    port: Annotated[
+        int, typer.Option(help="The web side's port with --web (0: any free one).", min=0)
+    ] = 8080,
 ) -> None:
     """Play a month on fake platforms: users like, the worker polls, the month settles."""
     from trickle.demo import run_demo
 
     chosen = [name.strip() for name in platforms.split(",") if name.strip()] if platforms else None
-    run_demo(console, days=days, keep=keep, seed=seed, platforms=chosen)
+    run_demo(
+        console, days=days, keep=keep, seed=seed, platforms=chosen, web_port=port if web else None
+    )
 
 
 @cli.command()
@@ -304,12 +316,20 @@ def run(
         int | None,
         typer.Option(hidden=True, help="Stop when this pipe closes (set by `run --processes`)."),
     ] = None,
+    web: Annotated[
+        bool, typer.Option("--web", help="Serve the web side ([web]) beside the worker.")
+    ] = False,
 ) -> None:
     """Run the background worker: poll due accounts, settle closed months, expire escrow."""
     from trickle.scheduler import end_process, run_processes, run_worker
 
     state = _state(ctx)
     count = processes or state.settings.worker.processes
+    if web and count > 1:
+        raise TrickleError(
+            "--web runs beside one worker process: run `trickle web` on its own next to "
+            "`trickle run --processes N`"
+        )
     if count > 1:
         argv = []
         if state.config is not None:
@@ -322,7 +342,27 @@ def run(
         if threads is not None:
             argv += ["--threads", str(threads)]
         raise typer.Exit(run_processes(argv, count))
-    end_process(run_worker(state.app, threads=threads, parent_fd=parent_fd))
+    end_process(run_worker(state.app, threads=threads, parent_fd=parent_fd, web=web))
+
+
+@cli.command("web")
+def web_command(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(help="Port (default: [web] port).", min=0)] = None,
+    listen: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: [web] listen).")
+    ] = None,
+) -> None:
+    """Serve the web side: sign-in, linking, users' months, creators' pages, /healthz, /metrics."""
+    from trickle.web.serve import web_server
+
+    app = _app(ctx)
+    server = web_server(app, host=listen, port=port)
+    say(f"serving {app.settings.web.base_url} on {server.address} (Ctrl-C stops)")
+    try:
+        server.serve()
+    finally:
+        server.stop()
 
 
 @cli.command()
@@ -706,6 +746,51 @@ def users_fund(
         say(f"credited {money} to {user.name}")
     else:
         say(f"reference {reference!r} was already credited: nothing changed")
+
+
+@users_cli.command("login-link")
+def users_login_link(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    minutes: Annotated[
+        int | None,
+        typer.Option(help="How long the link works (default: [web] login_link_minutes).", min=1),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a one-time link that signs NAME in on the web side; give it to them privately."""
+    from datetime import timedelta
+
+    from trickle.core.clock import clock
+    from trickle.core.logins import create_login_link
+
+    app = _app(ctx)
+    web = app.settings.web
+    lifetime = timedelta(minutes=minutes or web.login_link_minutes)
+    with app.db.session() as session:
+        token = create_login_link(session, name, lifetime)
+    url = f"{web.base_url}/login/{token}"
+    expires = clock.now() + lifetime
+    if as_json:
+        print_json({"user": name, "url": url, "expires_at": iso_utc(expires)})
+        return
+    say(url)
+    err_console.print(literal(f"signs {name} in once, until {_when(expires)} UTC"))
+
+
+@users_cli.command("operator")
+def users_operator(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    remove: Annotated[bool, typer.Option("--remove", help="Take the right away.")] = False,
+) -> None:
+    """Let NAME open the web side's admin page (or, with --remove, no longer)."""
+    from trickle.core.users import set_operator
+
+    app = _app(ctx)
+    with app.db.session() as session:
+        user = set_operator(session, name, not remove)
+    say(f"{user.name} {'is no longer' if remove else 'is now'} an operator")
 
 
 @users_cli.command("list")

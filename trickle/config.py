@@ -51,6 +51,8 @@ class WorkerSettings(BaseModel):
     expire_every_seconds: int = Field(default=86400, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     summary_seconds: float = Field(default=60.0, gt=0)
+    heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    """How often a worker records in the database that it is alive (``/healthz``)."""
 
 
 class LinkingSettings(BaseModel):
@@ -63,6 +65,60 @@ class LinkingSettings(BaseModel):
     for platforms that accept any loopback port as RFC 8252 asks)."""
     timeout_seconds: float = Field(default=300.0, ge=10, le=3600)
     """How long a link waits for the user to approve in the browser."""
+
+
+class WebSettings(BaseModel):
+    """``[web]``: the web side (``trickle web``, ``trickle run --web``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = "http://127.0.0.1:8080"
+    """The public address users open (an origin: ``https://trickle.example.org``); the OAuth
+    callbacks to register are ``BASE_URL/link/PLATFORM/callback``."""
+    listen: str = "127.0.0.1"
+    """The address ``trickle web`` listens on (a proxy in front of it serves ``base_url``)."""
+    port: int = Field(default=8080, ge=0, le=65535)
+    cookie_secret: SecretStr | None = None
+    """Signs the session cookies: a long random string, the same on every web process."""
+    allowed_hosts: list[str] = []
+    """Host names requests may name (default: ``base_url``'s); others are refused."""
+    threads: int = Field(default=8, ge=1, le=256)
+    session_days: float = Field(default=14, gt=0, le=366)
+    login_link_minutes: int = Field(default=60, ge=1, le=30 * 24 * 60)
+    """How long a link from ``trickle users login-link`` signs its user in."""
+    sign_in_attempts_per_minute: int = Field(default=10, ge=1)
+    """Per client address: sign-ins (login links, platform sign-ins, callbacks) beyond this
+    are answered 429."""
+    proxies: int = Field(default=0, ge=0, le=5)
+    """How many reverse proxies in front set ``X-Forwarded-For``/``-Proto``/``-Host``
+    (0: the headers are ignored)."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("base_url must be an http or https address, e.g. https://example.org")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("base_url is an origin only (scheme, host, port), without a path")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def secure(self) -> bool:
+        """Served over https: cookies are sent over https only."""
+        return self.base_url.startswith("https://")
+
+    def hosts(self) -> list[str]:
+        """The host names requests may name."""
+        from urllib.parse import urlsplit
+
+        return self.allowed_hosts or [urlsplit(self.base_url).netloc]
+
+    def callback_url(self, platform: str) -> str:
+        """The redirect URI to register for ``platform``'s OAuth app."""
+        return f"{self.base_url}/link/{platform}/callback"
 
 
 class ConnectorTable(ConnectorSettings):
@@ -94,6 +150,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     worker: WorkerSettings = WorkerSettings()
     linking: LinkingSettings = LinkingSettings()
+    web: WebSettings = WebSettings()
     connectors: dict[str, ConnectorTable] = {}
     """``[connectors.NAME]`` tables: the keys every connector understands checked here, a
     connector's own keys kept for its settings model (see

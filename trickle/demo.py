@@ -16,24 +16,29 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
+import socket
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy import select
 
 from trickle.app import App
-from trickle.config import Settings, WorkerSettings
+from trickle.config import Settings, WebSettings, WorkerSettings
 from trickle.core.clock import clock
 from trickle.core.invariants import check_ledger
+from trickle.core.models import Creator, Share, ShareState
 from trickle.core.money import format_money, parse_money
 from trickle.core.periods import Period
 from trickle.core.reports import MonthReport, month_report
@@ -80,9 +85,16 @@ def run_demo(
     keep: Path | None = None,
     seed: int = 7,
     platforms: Sequence[str] | None = None,
+    web_port: int | None = None,
+    serving: Callable[[str], None] | None = None,
 ) -> None:
     """Play the demo on ``platforms`` (default: :func:`default_platforms`) and print what
-    happened. An unknown platform is a :class:`~trickle.testing.demo_platform.DemoPlatformError`."""
+    happened. An unknown platform is a :class:`~trickle.testing.demo_platform.DemoPlatformError`.
+
+    With ``web_port``, ada does not claim her shares yet: the web side is then served on
+    ``127.0.0.1:web_port`` (0: a free port) with a worker beside it and the fakes still up,
+    until Ctrl-C; ``serving(url)`` (default: wait for Ctrl-C) is called once it is up and
+    the web side stops when it returns."""
     began = time.monotonic()
     logging.getLogger("trickle").setLevel(logging.ERROR)
     rng = random.Random(seed)
@@ -117,7 +129,10 @@ def run_demo(
             )
             app = App(settings)
             try:
-                _play(console, app, fakes, period, days, rng)
+                played = _play(console, app, fakes, period, days, rng, claim=web_port is None)
+                if web_port is not None and played:
+                    clock.reset()
+                    _serve_web(console, app, fakes, web_port, serving or _until_interrupted)
             finally:
                 app.close()
     finally:
@@ -137,7 +152,9 @@ def _play(
     period: Period,
     days: int,
     rng: random.Random,
-) -> None:
+    *,
+    claim: bool = True,
+) -> bool:
     upgrade(app.db.engine)
     clock.set(period.start - timedelta(days=3), frozen=True)
     console.print(
@@ -196,10 +213,12 @@ def _play(
         worker.shutdown(grace=5)
     if not outcomes:
         console.print(styled("the month did not settle", "red"))
-        return
+        return False
 
     report = month_report(app.db, period, app.settle_options, currency="EUR")
     _print_payments(console, report)
+    if not claim:
+        return True
 
     # ada joins after the month settled: linking her accounts claims what was held for her.
     with app.db.session() as session:
@@ -221,6 +240,81 @@ def _play(
         styled("all invariants hold", "green") if not violations else styled(violations, "red")
     )
     console.print(Text.assemble(literal("ledger check: "), verdict))
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _until_interrupted(url: str) -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return
+
+
+def _serve_web(
+    console: Console,
+    app: App,
+    fakes: list[DemoPlatform],
+    port: int,
+    serving: Callable[[str], None],
+) -> None:
+    """The web side on the demo's database, a worker beside it, the fakes still up: alice
+    (an operator too) signs in with a login link; ada, who has not claimed yet, signs in
+    through a platform on her creator page and finds her money."""
+    from trickle.core.logins import create_login_link
+    from trickle.core.users import set_operator
+    from trickle.scheduler import build_scheduler
+    from trickle.web.serve import web_server
+
+    port = port or _free_port()
+    base = f"http://127.0.0.1:{port}"
+    app.settings.web = WebSettings(
+        base_url=base, cookie_secret=SecretStr(secrets.token_urlsafe(48))
+    )
+    for fake in fakes:
+        fake.allow_redirect(app.settings.web.callback_url(fake.name))
+    signed_in = [fake.name for fake in fakes if fake.sign_in_browser(LATE_CREATOR)]
+    with app.db.session() as session:
+        set_operator(session, "alice", True)
+        token = create_login_link(session, "alice", timedelta(days=1))
+        waiting = session.execute(
+            select(Creator.platform, Creator.platform_id)
+            .join(Share, Share.creator_id == Creator.id)
+            .where(Share.state == ShareState.RESERVED.value, Creator.handle.contains(LATE_CREATOR))
+            .distinct()
+            .order_by(Creator.platform)
+        ).all()
+    server = web_server(app, host="127.0.0.1", port=port).start()
+    worker = Worker(app, threads=2)
+    scheduler = build_scheduler(app, worker)
+    scheduler.start()
+    try:
+        console.print()
+        console.print(styled(f"the web side is up at {base} (Ctrl-C stops it)", "bold"))
+        console.print(literal(f"  alice's month (she is an operator too): {base}/login/{token}"))
+        for platform, platform_id in waiting:
+            url = f"{base}/c/{platform}/{quote(platform_id, safe='')}"
+            console.print(literal(f"  money waiting for {LATE_CREATOR} on {platform}: {url}"))
+        if signed_in:
+            names = ", ".join(signed_in)
+            console.print(
+                literal(
+                    f"  the fake {names} sign(s) your browser in as {LATE_CREATOR}: 'Sign in "
+                    "with this account to claim it' on her page claims her money"
+                )
+            )
+        console.print(literal(f"  operators: {base}/admin, {base}/healthz, {base}/metrics"))
+        serving(base)
+    finally:
+        scheduler.shutdown(wait=False)
+        worker.shutdown(grace=5)
+        server.stop()
 
 
 def _linked(console: Console, platform: str, link: DemoLink) -> None:

@@ -177,6 +177,7 @@ class RateBudget:
         self._until: dict[str, datetime] = {}
         self._lock = threading.Lock()
         self.pauses = 0  # pauses started so far (the worker's summary reports them)
+        self.pauses_by_platform: Counter[str] = Counter()
 
     def pause(self, platform: str, until: datetime) -> None:
         """Stop claiming ``platform`` accounts until ``until`` (a later reset extends a pause,
@@ -188,6 +189,7 @@ class RateBudget:
             self._until[platform] = until
             if current is None:
                 self.pauses += 1
+                self.pauses_by_platform[platform] += 1
         if current is None:
             log.warning(
                 "%s paused until %s: its app-wide rate limit is spent", platform, iso_utc(until)
@@ -661,6 +663,10 @@ class Worker:
         # many slots are free, so a backlog drains at the pool's pace, in few claims.
         self._refill_at = max(1, self.threads // 8)
         self.stats: Counter[str] = Counter()
+        self.polls: Counter[tuple[str, str]] = Counter()
+        """Polls finished, by (platform, result)."""
+        self.poll_seconds: dict[str, list[float]] = {}
+        """Per platform: [seconds spent polling, polls timed]."""
         # What the last summary had reported, so the next one tells only what came after.
         self._summarized: Counter[str] = Counter()
         self._summary_at = time.monotonic()
@@ -776,10 +782,17 @@ class Worker:
                 self.poller.release([account_id])
                 counts["abandoned"] += 1
                 return None
+            began = time.monotonic()
             outcome = poll(account_id, platform)
+            took = time.monotonic() - began
             if outcome is None:
                 counts["deferred"] += 1
             else:
+                with self._lock:
+                    self.polls[(platform, outcome.status)] += 1
+                    timed = self.poll_seconds.setdefault(platform, [0.0, 0])
+                    timed[0] += took
+                    timed[1] += 1
                 counts[outcome.status] += 1
                 counts["stored"] += outcome.stored
                 counts["requests"] += outcome.requests
@@ -804,6 +817,24 @@ class Worker:
                 self._idle.notify_all()
         self._refill()
         return outcome
+
+    def counters(self) -> dict[str, Any]:
+        """What this worker has done since it started, as plain JSON (its heartbeat carries
+        it to ``/metrics``): polls by platform and result, seconds spent polling and polls
+        timed per platform, flattrs stored, app-wide rate-limit pauses per platform."""
+        with self._lock:
+            polls: dict[str, dict[str, int]] = {}
+            for (platform, result), count in sorted(self.polls.items()):
+                polls.setdefault(platform, {})[result] = count
+            return {
+                "polls": polls,
+                "poll_seconds": {
+                    platform: {"sum": round(timed[0], 6), "count": int(timed[1])}
+                    for platform, timed in sorted(self.poll_seconds.items())
+                },
+                "stored": self.stats["stored"],
+                "rate_limit_pauses": dict(sorted(self.poller.budget.pauses_by_platform.items())),
+            }
 
     # -- `trickle poll` ----------------------------------------------------
 

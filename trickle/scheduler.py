@@ -14,7 +14,9 @@ Jobs:
 - ``expire`` every ``worker.expire_every_seconds``: return reserved shares
   whose escrow ran out;
 - ``summary`` every ``worker.summary_seconds``: one INFO line on what the
-  poll pool did in that time.
+  poll pool did in that time;
+- ``heartbeat`` every ``worker.heartbeat_seconds``: the worker's row in
+  ``worker_heartbeats`` (:mod:`trickle.heartbeat`), with its counters.
 
 SIGTERM and SIGINT stop the scheduler, let running polls and jobs finish for
 ``worker.shutdown_grace_seconds``, give back every lease (those of polls
@@ -47,6 +49,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from trickle import heartbeat
 from trickle.app import App
 from trickle.core.clock import clock
 from trickle.core.errors import TrickleError
@@ -109,9 +112,16 @@ def _guarded(name: str, job: object) -> object:
     return run
 
 
+def heartbeat_job(app: App, worker: Worker, started_at: datetime) -> None:
+    """Record that this worker is alive, with its counters."""
+    heartbeat.beat(
+        app.db, worker.owner, started_at, app.settings.worker.heartbeat_seconds, worker.counters()
+    )
+
+
 def build_scheduler(app: App, worker: Worker) -> BackgroundScheduler:
-    """The scheduler with trickle's jobs (not started): poll, settle and expire first run at
-    once, the summary after its first interval."""
+    """The scheduler with trickle's jobs (not started): poll, settle, expire and the
+    heartbeat first run at once, the summary after its first interval."""
     settings = app.settings.worker
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -143,6 +153,13 @@ def build_scheduler(app: App, worker: Worker) -> BackgroundScheduler:
         id="summary",
         next_run_time=start + timedelta(seconds=settings.summary_seconds),
     )
+    started_at = clock.now()
+    scheduler.add_job(
+        _guarded("heartbeat", lambda: heartbeat_job(app, worker, started_at)),
+        IntervalTrigger(seconds=settings.heartbeat_seconds),
+        id="heartbeat",
+        next_run_time=start,
+    )
     return scheduler
 
 
@@ -165,12 +182,20 @@ def warn_about_unreadable_accounts(app: App) -> int:
     return unreadable
 
 
-def run_worker(app: App, *, threads: int | None = None, parent_fd: int | None = None) -> int:
+def run_worker(
+    app: App, *, threads: int | None = None, parent_fd: int | None = None, web: bool = False
+) -> int:
     """Run one worker process until SIGTERM or SIGINT, or until ``parent_fd`` (the read end
     of a pipe only the supervising process holds open) reaches its end; returns the exit
     status. Threads still running past the shutdown grace are left running: ``trickle run``
-    then ends the process with :func:`end_process`."""
+    then ends the process with :func:`end_process`. With ``web``, the web side is served
+    in the same process (``[web]``) until the worker stops."""
     require_current(app.db.engine)
+    server = None
+    if web:
+        from trickle.web.serve import web_server
+
+        server = web_server(app).start()
     if parent_fd is not None:
         try:
             os.fstat(parent_fd)
@@ -214,6 +239,8 @@ def run_worker(app: App, *, threads: int | None = None, parent_fd: int | None = 
                 reason = "the supervising process is gone"
         log.info("%s, stopping", reason)
     finally:
+        if server is not None:
+            server.stop()
         _stop(app, scheduler, worker)
         # A late second signal (a terminal's Ctrl-C plus the supervisor's) is only noted.
         done = True
@@ -232,6 +259,10 @@ def _stop(app: App, scheduler: BackgroundScheduler, worker: Worker) -> None:
         jobs = threading.Thread(target=scheduler.shutdown, name="trickle-stop-jobs", daemon=True)
         jobs.start()
     worker.shutdown(grace, abandon_running=True)
+    try:
+        heartbeat.stopped(app.db, worker.owner)
+    except Exception:
+        log.warning("could not remove this worker's heartbeat; it is forgotten in a day")
     if jobs is not None:
         jobs.join(max(0.0, deadline - time.monotonic()))
         if jobs.is_alive():

@@ -38,8 +38,10 @@ from tests.linking.platforms import (
 from trickle.app import App
 from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
+from trickle.core.escrow import claim_creator
 from trickle.core.models import LinkedAccount, OAuthApp
-from trickle.core.users import set_active
+from trickle.core.money import Money
+from trickle.core.users import add_user, current_budget, get_user, set_active
 from trickle.linking.accounts import LinkError
 from trickle.linking.service import Linker, normalize_server
 
@@ -665,3 +667,87 @@ def test_unlinking_an_account_linked_with_an_app_password_says_nothing_was_kept(
     assert not result.revoked
     assert "kept no Passy token" in result.note
     assert accounts(app) == 1  # unlinked, with its flattrs, not deleted
+
+
+# ---------------------------------------------------------------------------
+# Signing in: a redirect flow begun for nobody, the account decides the user
+
+
+def test_a_sign_in_with_an_account_nobody_linked_creates_its_user(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    linker = Linker(app)
+    authorization = linker.authorize("oauthy", None, redirect_uri=CALLBACK)
+    mock.post(f"{AUTH}/token", json=token_answer())
+
+    signed_in = linker.complete(back(authorization.url, code=CODE))
+
+    assert signed_in.new_user
+    assert signed_in.user == "alice-on-oauthy"  # named after the handle
+    with app.db.reader() as session:
+        user = get_user(session, "alice-on-oauthy")
+        assert current_budget(session, user.id) == 0
+        assert (user.currency, user.public, user.operator) == ("EUR", False, False)
+        owner = session.scalars(select(LinkedAccount.user_id)).one()
+    assert owner == user.id
+
+
+def test_a_sign_in_with_a_linked_account_is_its_owner(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    linker = Linker(app)
+    mock.post(f"{AUTH}/token", json=token_answer())
+    linker.complete(back(linker.authorize("oauthy", "alice", redirect_uri=CALLBACK).url, code=CODE))
+
+    signed_in = linker.complete(
+        back(linker.authorize("oauthy", None, redirect_uri=CALLBACK).url, code=CODE)
+    )
+
+    assert (signed_in.user, signed_in.new_user, signed_in.relinked) == ("alice", False, True)
+    assert accounts(app) == 1
+
+
+def test_a_sign_in_as_a_claimed_creator_is_the_claimant(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    with app.db.session() as session:
+        claim_creator(
+            session, platform="oauthy", platform_id="u-77", user_id=get_user(session, "alice").id
+        )
+    linker = Linker(app)
+    mock.post(f"{AUTH}/token", json=token_answer())
+
+    signed_in = linker.complete(
+        back(linker.authorize("oauthy", None, redirect_uri=CALLBACK).url, code=CODE)
+    )
+
+    assert (signed_in.user, signed_in.new_user) == ("alice", False)
+
+
+def test_a_sign_in_takes_a_free_name_when_the_handle_is_taken(
+    app: App, mock: responses.RequestsMock
+) -> None:
+    with app.db.session() as session:
+        add_user(session, "alice-on-oauthy", Money(0, "EUR"))
+        add_user(session, "alice-on-oauthy-2", Money(0, "EUR"))
+    linker = Linker(app)
+    mock.post(f"{AUTH}/token", json=token_answer())
+
+    signed_in = linker.complete(
+        back(linker.authorize("oauthy", None, redirect_uri=CALLBACK).url, code=CODE)
+    )
+
+    assert signed_in.user == "alice-on-oauthy-3"
+
+
+def test_a_sign_in_as_a_deactivated_user_is_refused(app: App, mock: responses.RequestsMock) -> None:
+    linker = Linker(app)
+    mock.post(f"{AUTH}/token", json=token_answer())
+    linker.complete(back(linker.authorize("oauthy", "alice", redirect_uri=CALLBACK).url, code=CODE))
+    with app.db.session() as session:
+        set_active(session, "alice", False)
+
+    with pytest.raises(LinkError, match="alice is deactivated"):
+        linker.complete(
+            back(linker.authorize("oauthy", None, redirect_uri=CALLBACK).url, code=CODE)
+        )

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
     true,
 )
@@ -117,6 +119,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     """False once deactivated: not polled, spending nothing; wallet and ledger kept."""
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The user chose to be named on the public pages of the creators they flattr."""
+    operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """May open the web side's admin page."""
 
 
 class Budget(Base):
@@ -206,7 +212,8 @@ class LinkAttempt(Base):
     state: Mapped[str] = mapped_column(String(100), primary_key=True)
     """The OAuth ``state`` (or OAuth 1.0a's request token), unguessable, single use."""
     platform: Mapped[str] = mapped_column(String(50))
-    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"))
+    """Who the account is linked to; None for a sign-in, whose account decides the user."""
     flow: Mapped[str] = mapped_column(String(30))
     redirect_uri: Mapped[str | None] = mapped_column(String(500))
     host: Mapped[str | None] = mapped_column(String(300))
@@ -214,6 +221,35 @@ class LinkAttempt(Base):
     """Sealed: the PKCE verifier, OAuth 1.0a's request token secret, a device code."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class LoginLink(Base):
+    """A one-time sign-in link an operator made for a user: only its hash is kept."""
+
+    __tablename__ = "login_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    """SHA-256 of the link's token, in hex: a copy of the database signs nobody in."""
+    user_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkerHeartbeat(Base):
+    """A worker process saying it is alive, with its counters since it started."""
+
+    __tablename__ = "worker_heartbeats"
+
+    owner: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """The worker's lease owner name (host, pid, random part)."""
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    interval_seconds: Mapped[float] = mapped_column(Float)
+    """How often it beats: it is alive while ``seen_at`` is younger than a few of these."""
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """Counters since it started (see :meth:`trickle.polling.Worker.counters`)."""
 
 
 class Creator(Base):

@@ -236,3 +236,18 @@ def list_users(session: Session) -> list[UserSummary]:
         )
         for u in users
     ]
+
+
+def set_public(session: Session, name: str, public: bool) -> User:
+    """Whether ``name`` is named on the public pages of the creators they flattr (by default
+    they are not: a creator's page counts their likers without naming them)."""
+    user = get_user(session, name)
+    user.public = public
+    return user
+
+
+def set_operator(session: Session, name: str, operator: bool) -> User:
+    """Let ``name`` open the web side's admin page, or no longer."""
+    user = get_user(session, name)
+    user.operator = operator
+    return user

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from trickle.app import App
 from trickle.connectors.base import Identity
@@ -23,8 +24,9 @@ from trickle.core.clock import clock
 from trickle.core.credentials import Credentials
 from trickle.core.errors import TrickleError
 from trickle.core.escrow import ClaimResult, claim_creator
-from trickle.core.models import AccountStatus, LinkedAccount, User
-from trickle.core.users import get_user
+from trickle.core.models import AccountStatus, Creator, LinkedAccount, User
+from trickle.core.money import Money
+from trickle.core.users import MAX_NAME_LENGTH, UserError, add_user, check_name, get_user
 
 
 class LinkError(TrickleError):
@@ -42,6 +44,8 @@ class LinkResult:
     handle: str
     relinked: bool
     claim: ClaimResult
+    new_user: bool = False
+    """A sign-in created the user."""
 
 
 MAX_TOKEN_LENGTH = 4096
@@ -83,7 +87,7 @@ def check_active(user: User) -> User:
 def link_account(
     app: App,
     platform: str,
-    user_name: str,
+    user_name: str | None,
     credentials: Credentials,
     *,
     host: str | None = None,
@@ -92,12 +96,17 @@ def link_account(
     """Identify ``credentials`` on ``platform`` (on the server ``host``, an origin, for a
     platform of many servers) and link that account to ``user_name``. An ``identity`` the
     link flow already proved (a password sign-in) is not asked for again, and its
-    credentials may be empty: the account is then polled without any."""
+    credentials may be empty: the account is then polled without any.
+
+    ``user_name`` None is a sign-in: the account is linked to the user it already belongs
+    to (or who claimed its creator identity), and when it belongs to nobody, to a new user
+    named after its handle (``LinkResult.new_user``)."""
     if identity is None or credentials.secret_values():
         check_credentials(credentials)
     connector = app.connector(platform)
-    with app.db.reader() as session:
-        check_active(get_user(session, user_name))  # before asking the platform anything
+    if user_name is not None:
+        with app.db.reader() as session:
+            check_active(get_user(session, user_name))  # before asking the platform anything
     box = app.box  # a missing key is an error before the platform is asked anything
     if identity is None:
         platform_session = connector.session(credentials, host=host)
@@ -117,13 +126,20 @@ def link_account(
     now = clock.now().replace(microsecond=0)
     settings = app.connector_settings(platform)
     with app.db.session() as session:
-        user = check_active(get_user(session, user_name))
         account = session.scalars(
             select(LinkedAccount).where(
                 LinkedAccount.platform == platform,
                 LinkedAccount.platform_user_id == identity.platform_user_id,
             )
         ).one_or_none()
+        new_user = False
+        if user_name is None:
+            user, new_user = _signing_in(
+                session, app, platform, identity.platform_user_id, identity.handle, account
+            )
+        else:
+            user = get_user(session, user_name)
+        check_active(user)
         relinked = account is not None
         if account is None:
             account = LinkedAccount(
@@ -176,4 +192,48 @@ def link_account(
             identity.handle,
             relinked,
             claim,
+            new_user=new_user,
         )
+
+
+def _signing_in(
+    session: Session,
+    app: App,
+    platform: str,
+    platform_id: str,
+    handle: str,
+    account: LinkedAccount | None,
+) -> tuple[User, bool]:
+    """Who signs in with this platform account: its owner, else whoever claimed its creator
+    identity, else a new user (budget 0, the operator's currency) named after the handle."""
+    if account is not None:
+        return session.get_one(User, account.user_id), False
+    claimed = session.scalar(
+        select(Creator.user_id).where(
+            Creator.platform == platform, Creator.platform_id == platform_id
+        )
+    )
+    if claimed is not None:
+        return session.get_one(User, claimed), False
+    name = _free_name(session, handle, platform)
+    return add_user(session, name, Money(0, app.settings.currency)), True
+
+
+def _free_name(session: Session, handle: str, platform: str) -> str:
+    """A user name not taken yet: the handle if it is a valid name, else the platform's name;
+    ``-2``, ``-3``... appended while taken."""
+    try:
+        base = check_name(handle.lstrip("@")[: MAX_NAME_LENGTH - 8])
+    except UserError:
+        base = check_name(f"{platform}-user")
+    taken = set(
+        session.scalars(
+            select(User.name).where(or_(User.name == base, User.name.like(f"{base}-%")))
+        )
+    )
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"

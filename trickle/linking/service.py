@@ -414,17 +414,19 @@ class Linker:
     def authorize(
         self,
         platform: str,
-        user: str,
+        user: str | None,
         *,
         redirect_uri: str,
         host: str | None = None,
         kind: str | None = None,
     ) -> Authorization:
         """Begin a redirect flow for ``user``: the URL to send them to, recorded for
-        :meth:`complete`. ``host`` is the account's server, for a platform of many."""
+        :meth:`complete`. ``host`` is the account's server, for a platform of many. ``user``
+        None begins a sign-in: the account that comes back decides the user (see
+        :func:`~trickle.linking.accounts.link_account`)."""
         connector = self.app.connector(platform)
         flow = self.flow(platform, kind, redirects=True)
-        user_id = self._user_id(user)
+        user_id = self._user_id(user) if user is not None else None
         state = secrets.token_urlsafe(32)
         kept: dict[str, str] = {}
         if isinstance(flow, OAuth1Authorization):
@@ -476,7 +478,7 @@ class Linker:
             raise LinkError(_refusal(platform, query))
         if "denied" in query:
             raise LinkError(_refusal(platform, {"error": "access_denied"}))
-        user = self._user_name(attempt.user_id)
+        user = self._user_name(attempt.user_id) if attempt.user_id is not None else None
         if isinstance(flow, OAuth1Authorization):
             credentials = self._oauth1_finish(connector, flow, attempt, kept, query)
         else:
@@ -585,7 +587,8 @@ class Linker:
         self._forget(device.state)
         credentials = credentials_from_token(token, previous=None, now=clock.now())
         credentials = credentials.changed(issued_by=flow.kind)
-        return link_account(self.app, platform, self._user_name(attempt.user_id), credentials), 0
+        user = self._user_name(attempt.user_id) if attempt.user_id is not None else None
+        return link_account(self.app, platform, user, credentials), 0
 
     def wait_device(
         self,
@@ -935,7 +938,7 @@ class Linker:
     def _record(
         self,
         platform: str,
-        user_id: int,
+        user_id: int | None,
         flow: LinkFlow,
         state: str,
         redirect_uri: str | None,

@@ -98,6 +98,21 @@ class DemoPlatform(ABC):
         """Link ``person``'s account to the trickle user of the same name through the
         platform's preferred flow, doing at the fake what the person would do."""
 
+    # -- for ``trickle demo --web``: a person at a real browser ----------------------
+
+    def allow_redirect(self, redirect_uri: str) -> None:
+        """Let trickle's app at the fake also send browsers back to ``redirect_uri`` (the web
+        side's ``/link/NAME/callback``). A fake that checks redirect URIs registers it;
+        the default does nothing."""
+        return
+
+    def sign_in_browser(self, person: str) -> bool:
+        """Sign whoever opens the fake's authorization pages in a browser in as ``person``,
+        so that "Sign in with ..." on the web side approves as them; False (the default)
+        when the fake cannot, and the web side's sign-in through it is not offered in the
+        demo."""
+        return False
+
 
 def available_demo_platforms() -> list[str]:
     """The names of every installed demo platform, sorted (none of them is loaded)."""

@@ -14,6 +14,7 @@ from collections.abc import Hashable
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
@@ -100,3 +101,16 @@ class GitHubDemo(DemoPlatform):
             return DemoLink(result, "approved in the browser (PKCE)")
         result = linker.import_token(self.name, person, self.github.users[person].token)
         return DemoLink(result, "a personal access token pasted")
+
+    def allow_redirect(self, redirect_uri: str) -> None:
+        # GitHub accepts a redirect URI on the callback URL's host and port, at its path or
+        # below; on a loopback host, any port. "/" covers the terminal's loopback /callback
+        # and the web side's /link/github/callback alike.
+        parts = urlsplit(redirect_uri)
+        self.github.oauth.register_app(
+            APP_ID, APP_SECRET, callback_url=f"{parts.scheme}://{parts.hostname}/"
+        )
+
+    def sign_in_browser(self, person: str) -> bool:
+        self.github.oauth.sign_in(person)
+        return True

@@ -315,6 +315,20 @@ def test_an_unknown_code_is_a_platform_error_that_shows_it(
         flickr.identify(account(flickr).session)
 
 
+@pytest.mark.parametrize("padding", [0, 170, 180])
+def test_an_error_message_that_echoes_the_token_never_shows_any_of_it(
+    mock: responses.RequestsMock, padding: int
+) -> None:
+    # Cut short before the session redacts it, a piece of the token would stay.
+    message = f"{'w' * padding} oauth_token={TOKEN} is not valid"
+    mock.get(REST, json={"stat": "fail", "code": 98, "message": message})
+    flickr = connector()
+
+    with pytest.raises(AuthExpired) as raised:
+        flickr.identify(account(flickr).session)
+    assert TOKEN[:8] not in str(raised.value)
+
+
 def test_too_many_requests_waits_for_the_whole_apps_budget(
     mock: responses.RequestsMock, now: datetime
 ) -> None:

@@ -99,7 +99,9 @@ def flickr_error(response: requests.Response, body: Any) -> ConnectorError | Non
     if isinstance(raw, str) and raw.isdigit() and len(raw) < 6:
         code = int(raw)
     said = body.get("message")
-    message = printable(said, 200) if isinstance(said, str) else ""
+    # Whole: the session redacts a credential the message echoes, then bounds it (cut short
+    # here first, a piece of a token would stay).
+    message = said if isinstance(said, str) else ""
     method = _method(response)
     kind, meaning = FLICKR_ERRORS.get(code or -1, (PlatformError, "Flickr failed the call"))
     shown = f"{code}" if code is not None else "no code"

@@ -250,7 +250,7 @@ def shortcode(href: str) -> str:
         parts = urlsplit("")
     match = _POST_PATH.match(parts.path)
     if parts.scheme not in ("https", "http") or host not in _HOSTS or match is None:
-        raise EntryError(f"{printable(href, 120)!r} is not the address of an Instagram post")
+        raise EntryError(f"'{printable(href, 120)}' is not the address of an Instagram post")
     return match.group(1)
 
 
@@ -259,7 +259,7 @@ def username(owner: str) -> str:
     name = fix_text(owner).strip().lower()
     if not _USERNAME.match(name):
         shown = printable(fix_text(owner), 60)
-        raise EntryError(f"the owner {shown!r} is not an Instagram username")
+        raise EntryError(f"the owner '{shown}' is not an Instagram username")
     return name
 
 

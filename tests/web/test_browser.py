@@ -1,0 +1,262 @@
+"""The web side in a real browser: headless Chromium driven by Selenium against the web side
+served by waitress on 127.0.0.1, with the fake GitHub (API and OAuth) beside it.
+
+Where the other web tests use Flask's test client, these go through what a person's browser
+does: real cookies (their flags as Chromium stores them), CSRF tokens read from the forms
+it renders, redirects to the fake GitHub and back, forms submitted without JavaScript.
+
+They need Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``,
+``/usr/bin/chromedriver``; ``.ci/run`` installs them when missing). Without them the tests
+are skipped, saying so, unless ``CI`` is set: then they fail, so CI never loses them
+silently. Each browser session is a fresh Chromium profile.
+
+Screenshots of the pages go to the test's pytest tmp path (``.../screenshots/``), and when
+``TRICKLE_TEST_ARTIFACTS`` names a directory they are copied there too, one folder per test
+(``TRICKLE_TEST_ARTIFACTS=artifacts python -m pytest tests/web/test_browser.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.conftest import make_settings
+from tests.web.conftest import Site
+from trickle.app import App
+from trickle.config import WebSettings
+from trickle.connectors.github.demo import GitHubDemo
+from trickle.core.clock import clock
+from trickle.core.db import Database
+from trickle.core.money import Money
+from trickle.core.periods import Period
+from trickle.core.users import fund
+from trickle.scheduler import settle_closed_months
+from trickle.web.serve import WebServer, web_server
+
+DESKTOP = (1280, 900)
+PHONE = (390, 844)
+PAGE_SECONDS = 10
+
+
+def _chromium() -> tuple[str, str]:
+    """The Chromium and chromedriver executables; skipped (failed under CI) without them."""
+    browser = next(
+        (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))),
+        None,
+    )
+    driver = shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    missing = " and ".join(n for n, p in (("chromium", browser), ("chromedriver", driver)) if not p)
+    reason = (
+        f"the browser tests need {missing}: apt-get install chromium chromium-driver "
+        "(.ci/run installs them)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass
+class Browsers:
+    """Fresh headless Chromium sessions (each its own profile) and their screenshots."""
+
+    executables: tuple[str, str]
+    profiles: Path
+    screenshots: Path
+    opened: list[WebDriver] = field(default_factory=list)
+
+    def open(self, size: tuple[int, int] = DESKTOP) -> WebDriver:
+        browser, driver = self.executables
+        options = webdriver.ChromeOptions()
+        options.binary_location = browser
+        profile = self.profiles / f"profile-{len(self.opened)}"
+        for argument in (
+            "--headless=new",
+            f"--user-data-dir={profile}",
+            f"--window-size={size[0]},{size[1]}",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-gpu",
+        ):
+            options.add_argument(argument)
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            options.add_argument("--no-sandbox")  # Chromium refuses its sandbox as root
+        session = webdriver.Chrome(options=options, service=Service(driver))
+        session.set_page_load_timeout(PAGE_SECONDS)
+        self.opened.append(session)
+        return session
+
+    def shoot(self, session: WebDriver, name: str) -> Path:
+        """Save the whole page (not only the window) as ``NAME.png``."""
+        metrics = session.execute_cdp_cmd("Page.getLayoutMetrics", {})  # type: ignore[attr-defined]
+        size = metrics["cssContentSize"]
+        shot = session.execute_cdp_cmd(  # type: ignore[attr-defined]
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"],
+                         "scale": 1},
+            },
+        )  # fmt: skip
+        path = self.screenshots / f"{name}.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
+    def close(self) -> None:
+        for session in self.opened:
+            try:
+                session.quit()
+            except WebDriverException:
+                pass
+
+
+@pytest.fixture
+def browsers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Browsers]:
+    screenshots = tmp_path / "screenshots"
+    screenshots.mkdir()
+    found = Browsers(_chromium(), tmp_path / "profiles", screenshots)
+    try:
+        yield found
+    finally:
+        found.close()
+        target = os.environ.get("TRICKLE_TEST_ARTIFACTS")
+        if target:
+            shutil.copytree(screenshots, Path(target) / request.node.name, dirs_exist_ok=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Live:
+    """The web side served for real on 127.0.0.1, and the fake GitHub."""
+
+    site: Site
+    server: WebServer
+
+    @property
+    def url(self) -> str:
+        return self.server.address
+
+    def github_id(self, login: str) -> str:
+        return str(self.site.github.github.users[login].id)
+
+
+@pytest.fixture
+def live(sqlite_db: Database, tmp_path: Path) -> Iterator[Live]:
+    clock.set(datetime(2026, 10, 15, 12, tzinfo=UTC), frozen=True)
+    port = _free_port()
+    with GitHubDemo() as github:
+        web = WebSettings(
+            base_url=f"http://127.0.0.1:{port}",
+            cookie_secret=SecretStr("s" * 40),
+            sign_in_attempts_per_minute=50,
+            threads=4,
+        )
+        settings = make_settings(sqlite_db.url, tmp_path, web=web)
+        settings.connectors = {"github": github.settings()}
+        app = App(settings)
+        github.allow_redirect(web.callback_url("github"))
+        for person in ("alice", "alice-work", "ada"):
+            github.add_person(person)
+        server = web_server(app, host="127.0.0.1", port=port).start()
+        try:
+            yield Live(Site(app, server.server.application, github), server)
+        finally:
+            server.stop()
+            app.close()
+
+
+def click(session: WebDriver, label: str) -> None:
+    """Press the button whose text is ``label`` (a form's submit: no JavaScript involved)."""
+    session.find_element(By.XPATH, f"//button[normalize-space()={label!r}]").click()
+
+
+def text(session: WebDriver) -> str:
+    return " ".join(session.find_element(By.TAG_NAME, "main").text.split())
+
+
+def test_a_month_in_the_browser_from_sign_in_to_the_creator_claiming(
+    live: Live, browsers: Browsers
+) -> None:
+    """alice signs in with GitHub, links her second GitHub account, sees the star it gave
+    ada appear as a flattr after a poll and sets her budget; the month settles with the
+    share held for ada, who claims it in a browser of her own from her creator page."""
+    ada = live.github_id("ada")
+    repo = live.site.github.publish("ada", 1)[0]
+    alice = browsers.open()
+
+    alice.get(live.url + "/")
+    browsers.shoot(alice, "01-home")
+    live.site.github.sign_in_browser("alice")  # alice is signed in at GitHub, and approves
+    click(alice, "Sign in with GitHub")
+    assert alice.current_url == live.url + "/me"
+    assert "Welcome, alice: your trickle account was created." in text(alice)
+    cookie = alice.get_cookie("trickle_session")
+    assert cookie is not None
+    assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, False, "Lax")
+
+    live.site.github.sign_in_browser("alice-work")
+    click(alice, "Link or relink a GitHub account")
+    assert alice.current_url == live.url + "/me"
+    assert "Linked github account alice-work." in text(alice)
+    browsers.shoot(alice, "02-me-linked")
+
+    live.site.poll_everything()  # the baseline of both accounts
+    clock.advance(timedelta(hours=1))
+    live.site.github.like("alice-work", repo, clock.now())
+    clock.advance(timedelta(hours=5))
+    live.site.poll_everything()
+    with live.site.app.db.session() as session:
+        fund(session, "alice", Money(2000, "EUR"))  # the operator: trickle users fund
+    alice.refresh()
+    assert "1 flattr(s)." in text(alice)
+    assert "ada" in alice.find_element(By.CSS_SELECTOR, "table tbody").text
+    browsers.shoot(alice, "03-me-flattr")
+
+    field = alice.find_element(By.ID, "budget")
+    field.clear()
+    field.send_keys("7.50")
+    click(alice, "Set budget")
+    assert "Your monthly budget is now 7.50 EUR." in text(alice)
+    assert "Monthly budget 7.50 EUR" in text(alice)
+    browsers.shoot(alice, "04-me-budget")
+
+    clock.set(Period.parse("2026-10").end + timedelta(hours=25), frozen=True)
+    live.site.poll_everything()
+    assert settle_closed_months(live.site.app)
+
+    creator = browsers.open()  # ada's own browser: a fresh profile, no cookie of alice's
+    creator.get(f"{live.url}/c/github/{ada}")
+    assert "Waiting for ada: 7.50 EUR in 1 share(s)" in text(creator)
+    browsers.shoot(creator, "05-creator-waiting")
+    live.site.github.sign_in_browser("ada")
+    click(creator, "Sign in with this account to claim it")
+    assert creator.current_url == live.url + "/me"
+    assert "1 waiting share(s) were paid to you." in text(creator)
+    assert "Received as a creator 7.50 EUR" in text(creator)
+    browsers.shoot(creator, "06-creator-me")
+    creator.get(f"{live.url}/c/github/{ada}")
+    assert "ada is on trickle" in text(creator)
+    browsers.shoot(creator, "07-creator-claimed")

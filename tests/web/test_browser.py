@@ -18,6 +18,7 @@ Screenshots of the pages go to the test's pytest tmp path (``.../screenshots/``)
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import shutil
 import socket
@@ -33,6 +34,8 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.conftest import make_settings
 from tests.web.conftest import Site
@@ -122,10 +125,8 @@ class Browsers:
 
     def close(self) -> None:
         for session in self.opened:
-            try:
+            with contextlib.suppress(WebDriverException):  # a browser that died is closed
                 session.quit()
-            except WebDriverException:
-                pass
 
 
 @pytest.fixture
@@ -189,8 +190,11 @@ def live(sqlite_db: Database, tmp_path: Path) -> Iterator[Live]:
 
 
 def click(session: WebDriver, label: str) -> None:
-    """Press the button whose text is ``label`` (a form's submit: no JavaScript involved)."""
+    """Press the button whose text is ``label`` (a form's submit: no JavaScript involved)
+    and wait until the browser has left the page for the one the form led to."""
+    page = session.find_element(By.TAG_NAME, "html")
     session.find_element(By.XPATH, f"//button[normalize-space()={label!r}]").click()
+    WebDriverWait(session, PAGE_SECONDS).until(staleness_of(page))
 
 
 def text(session: WebDriver) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,18 +135,14 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-@pytest.fixture
-def site(sqlite_db: Database, tmp_path: Path) -> Iterator[Site]:
+@contextmanager
+def running_site(database: Database, tmp_path: Path, web: WebSettings) -> Iterator[Site]:
+    """The web side of ``web`` on ``database``, on 15 October 2026 (trickle's clock frozen),
+    with alice, bob and ada on the fake GitHub and the fake Mastodon server."""
     clock.set(datetime(2026, 10, 15, 12, tzinfo=UTC), frozen=True)
     mastodon = FakeMastodonServer()
     with GitHubDemo() as github, mastodon:
-        web = WebSettings(
-            base_url=BASE,
-            cookie_secret=SecretStr("s" * 40),
-            sign_in_attempts_per_minute=50,
-            allowed_hosts=["localhost"],  # the test client's
-        )
-        settings = make_settings(sqlite_db.url, tmp_path, web=web)
+        settings = make_settings(database.url, tmp_path, web=web)
         settings.connectors = {
             "github": github.settings(),
             # the fake listens on 127.0.0.1, which the host guard refuses unless allowed
@@ -160,3 +157,15 @@ def site(sqlite_db: Database, tmp_path: Path) -> Iterator[Site]:
             yield Site(app, create_app(app), github, mastodon)
         finally:
             app.close()
+
+
+@pytest.fixture
+def site(sqlite_db: Database, tmp_path: Path) -> Iterator[Site]:
+    web = WebSettings(
+        base_url=BASE,
+        cookie_secret=SecretStr("s" * 40),
+        sign_in_attempts_per_minute=50,
+        allowed_hosts=["localhost"],  # the test client's
+    )
+    with running_site(sqlite_db, tmp_path, web) as site:
+        yield site

@@ -24,7 +24,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -37,11 +37,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.conftest import make_settings
-from tests.web.conftest import Site
-from trickle.app import App
+from tests.web.conftest import Site, running_site
 from trickle.config import WebSettings
-from trickle.connectors.github.demo import GitHubDemo
 from trickle.core.clock import clock
 from trickle.core.db import Database
 from trickle.core.money import Money
@@ -166,27 +163,19 @@ class Live:
 
 @pytest.fixture
 def live(sqlite_db: Database, tmp_path: Path) -> Iterator[Live]:
-    clock.set(datetime(2026, 10, 15, 12, tzinfo=UTC), frozen=True)
     port = _free_port()
-    with GitHubDemo() as github:
-        web = WebSettings(
-            base_url=f"http://127.0.0.1:{port}",
-            cookie_secret=SecretStr("s" * 40),
-            sign_in_attempts_per_minute=50,
-            threads=4,
-        )
-        settings = make_settings(sqlite_db.url, tmp_path, web=web)
-        settings.connectors = {"github": github.settings()}
-        app = App(settings)
-        github.allow_redirect(web.callback_url("github"))
-        for person in ("alice", "alice-work", "ada"):
-            github.add_person(person)
-        server = web_server(app, host="127.0.0.1", port=port).start()
+    web = WebSettings(
+        base_url=f"http://127.0.0.1:{port}",
+        cookie_secret=SecretStr("s" * 40),
+        sign_in_attempts_per_minute=50,
+        threads=4,
+    )
+    with running_site(sqlite_db, tmp_path, web) as site:
+        server = web_server(site.app, host="127.0.0.1", port=port).start()
         try:
-            yield Live(Site(app, server.server.application, github), server)
+            yield Live(site, server)
         finally:
             server.stop()
-            app.close()
 
 
 def click(session: WebDriver, label: str) -> None:
@@ -204,9 +193,10 @@ def text(session: WebDriver) -> str:
 def test_a_month_in_the_browser_from_sign_in_to_the_creator_claiming(
     live: Live, browsers: Browsers
 ) -> None:
-    """alice signs in with GitHub, links her second GitHub account, sees the star it gave
-    ada appear as a flattr after a poll and sets her budget; the month settles with the
-    share held for ada, who claims it in a browser of her own from her creator page."""
+    """alice signs in with GitHub, links her Mastodon account (naming her server), sees
+    the star she gave ada appear as a flattr after a poll and sets her budget; the month
+    settles with the share held for ada, who claims it in a browser of her own from her
+    creator page."""
     ada = live.github_id("ada")
     repo = live.site.github.publish("ada", 1)[0]
     alice = browsers.open()
@@ -221,15 +211,16 @@ def test_a_month_in_the_browser_from_sign_in_to_the_creator_claiming(
     assert cookie is not None
     assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, False, "Lax")
 
-    live.site.github.sign_in_browser("alice-work")
-    click(alice, "Link or relink a GitHub account")
+    live.site.mastodon.sign_in("alice")  # and at her Mastodon server
+    alice.find_element(By.ID, "link-server-mastodon").send_keys(live.site.mastodon.base_url)
+    click(alice, "Link a Mastodon account")
     assert alice.current_url == live.url + "/me"
-    assert "Linked github account alice-work." in text(alice)
+    assert "Linked mastodon account alice@" in text(alice)
     browsers.shoot(alice, "02-me-linked")
 
-    live.site.poll_everything()  # the baseline of both accounts
+    live.site.poll_everything()  # the baseline of her accounts
     clock.advance(timedelta(hours=1))
-    live.site.github.like("alice-work", repo, clock.now())
+    live.site.github.like("alice", repo, clock.now())
     clock.advance(timedelta(hours=5))
     live.site.poll_everything()
     with live.site.app.db.session() as session:

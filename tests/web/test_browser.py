@@ -33,6 +33,7 @@ from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
@@ -43,7 +44,7 @@ from trickle.core.clock import clock
 from trickle.core.db import Database
 from trickle.core.money import Money
 from trickle.core.periods import Period
-from trickle.core.users import fund
+from trickle.core.users import fund, set_operator
 from trickle.scheduler import settle_closed_months
 from trickle.web.serve import WebServer, web_server
 
@@ -100,6 +101,13 @@ class Browsers:
             options.add_argument("--no-sandbox")  # Chromium refuses its sandbox as root
         session = webdriver.Chrome(options=options, service=Service(driver))
         session.set_page_load_timeout(PAGE_SECONDS)
+        # a window is never narrower than Chromium's minimum (500 pixels): a phone's
+        # viewport is emulated, as its developer tools do
+        session.execute_cdp_cmd(  # type: ignore[attr-defined]
+            "Emulation.setDeviceMetricsOverride",
+            {"width": size[0], "height": size[1], "deviceScaleFactor": 1,
+             "mobile": size[0] < DESKTOP[0]},
+        )  # fmt: skip
         self.opened.append(session)
         return session
 
@@ -255,3 +263,52 @@ def test_a_month_in_the_browser_from_sign_in_to_the_creator_claiming(
     creator.get(f"{live.url}/c/github/{ada}")
     assert "ada is on trickle" in text(creator)
     browsers.shoot(creator, "07-creator-claimed")
+
+
+PAGES = {
+    "me": "/me",
+    "statement": "/me/months/2026-10",
+    "creator": "/c/github/{ada}",
+    "admin": "/admin",
+    "not-found": "/c/github/nobody",
+}
+
+
+def overflow(session: WebDriver) -> int:
+    """How many CSS pixels the page is wider than the window (0: nothing to scroll sideways)."""
+    width = session.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    return int(width)
+
+
+def test_the_pages_fit_a_phone_and_a_desktop(live: Live, browsers: Browsers) -> None:
+    """Every page at a phone's width (390x844) and a desktop's: nothing wider than the
+    window, every field labelled, the skip link the first stop of the keyboard."""
+    ada = live.site.waiting_money_for_ada()
+    with live.site.app.db.session() as session:
+        set_operator(session, "alice", True)
+    for size in (PHONE, DESKTOP):
+        browser = browsers.open(size)
+        browser.get(live.url + "/me/months/2026-10")  # signed out: sign in first, come back
+        assert browser.current_url == live.url + "/?next=/me/months/2026-10"
+        browsers.shoot(browser, f"sign-in-{size[0]}x{size[1]}")
+        assert overflow(browser) == 0, size
+        live.site.github.sign_in_browser("alice")
+        click(browser, "Sign in with GitHub")
+        assert browser.current_url == live.url + "/me/months/2026-10"
+        for name, path in PAGES.items():
+            browser.get(live.url + path.format(ada=ada))
+            browsers.shoot(browser, f"{name}-{size[0]}x{size[1]}")
+            assert browser.execute_script("return window.innerWidth") == size[0]
+            assert overflow(browser) == 0, (name, size)
+            for box in browser.find_elements(By.CSS_SELECTOR, "input:not([type=hidden])"):
+                labels = browser.find_elements(
+                    By.CSS_SELECTOR, f"label[for='{box.get_attribute('id')}']"
+                )
+                assert [label.text.strip() != "" for label in labels] == [True], name
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+        skip = browser.switch_to.active_element
+        assert skip.text == "Skip to the content"
+        assert skip.is_displayed()
+        assert skip.location["x"] >= 0  # on the screen once focused

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -282,9 +283,23 @@ def overflow(session: WebDriver) -> int:
     return int(width)
 
 
+def contrast(first: str, second: str) -> float:
+    """The WCAG contrast ratio of two CSS ``rgb(...)`` colours."""
+
+    def luminance(color: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", color)[:3]]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 def test_the_pages_fit_a_phone_and_a_desktop(live: Live, browsers: Browsers) -> None:
     """Every page at a phone's width (390x844) and a desktop's: nothing wider than the
-    window, every field labelled, the skip link the first stop of the keyboard."""
+    window, every field labelled,
+    the skip link the first stop of the keyboard, its focus ring visible (3:1 at least
+    against the page, WCAG 2.2's non-text contrast)."""
     ada = live.site.waiting_money_for_ada()
     with live.site.app.db.session() as session:
         set_operator(session, "alice", True)
@@ -312,3 +327,6 @@ def test_the_pages_fit_a_phone_and_a_desktop(live: Live, browsers: Browsers) -> 
         assert skip.text == "Skip to the content"
         assert skip.is_displayed()
         assert skip.location["x"] >= 0  # on the screen once focused
+        ring = skip.value_of_css_property("outline-color")
+        page = browser.find_element(By.TAG_NAME, "body").value_of_css_property("background-color")
+        assert contrast(ring, page) >= 3, (ring, page)

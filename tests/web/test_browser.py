@@ -1,5 +1,6 @@
 """The web side in a real browser: headless Chromium driven by Selenium against the web side
-served by waitress on 127.0.0.1, with the fake GitHub (API and OAuth) beside it.
+served by waitress on 127.0.0.1 (a free port), with the fake GitHub (API and OAuth) and a
+fake Mastodon server beside it.
 
 Where the other web tests use Flask's test client, these go through what a person's browser
 does: real cookies (their flags as Chromium stores them), CSRF tokens read from the forms
@@ -8,7 +9,10 @@ it renders, redirects to the fake GitHub and back, forms submitted without JavaS
 They need Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``,
 ``/usr/bin/chromedriver``; ``.ci/run`` installs them when missing). Without them the tests
 are skipped, saying so, unless ``CI`` is set: then they fail, so CI never loses them
-silently. Each browser session is a fresh Chromium profile.
+silently. Each browser session is a fresh Chromium profile; the fake GitHub has one
+signed-in browser, which a test switches to the person at the browser before each visit.
+A phone's width is emulated (Chromium's devtools metrics): a window is never narrower
+than 500 pixels.
 
 Screenshots of the pages go to the test's pytest tmp path (``.../screenshots/``), and when
 ``TRICKLE_TEST_ARTIFACTS`` names a directory they are copied there too, one folder per test

@@ -7,11 +7,19 @@ import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from trickle.app import App
-from trickle.config import ConfigError, LinkingSettings, Settings, WorkerSettings, load_settings
+from trickle.config import (
+    ConfigError,
+    LinkingSettings,
+    Settings,
+    WebSettings,
+    WorkerSettings,
+    load_settings,
+)
 from trickle.connectors.github.connector import GitHubSettings
 from trickle.connectors.settings import ConnectorSettings, ConnectorSettingsError
 
@@ -294,11 +302,11 @@ def _documented_keys(text: str, table: str | None) -> set[str]:
     section: dict[str, object] = parsed
     if table is not None:
         for part in table.split("."):
-            section = section[part]  # type: ignore[assignment]
+            section = section.get(part, {})  # type: ignore[assignment]  # commented out: {}
     keys = {k for k, v in section.items() if not isinstance(v, dict)}
     current: str | None = None
     for line in text.splitlines():
-        header = re.match(r"^\[([\w.]+)\]\s*$", line)
+        header = re.match(r"^(?:#\s*)?\[([\w.]+)\]\s*(?:#.*)?$", line)
         if header:
             current = header[1]
             continue
@@ -306,6 +314,24 @@ def _documented_keys(text: str, table: str | None) -> set[str]:
         if commented and current == table:
             keys.add(commented[1])
     return keys
+
+
+def test_the_example_file_documents_each_built_in_connectors_own_keys() -> None:
+    text = EXAMPLE.read_text()
+    common = set(ConnectorSettings.model_fields)
+    for name, target in _built_in_connectors().items():
+        own = set(target.settings_model.model_fields) - common
+        assert own <= _documented_keys(text, f"connectors.{name}"), name
+
+
+def _built_in_connectors() -> dict[str, type[Any]]:
+    from importlib.metadata import entry_points
+
+    return {
+        entry.name: entry.load()
+        for entry in entry_points(group="trickle.connectors")
+        if entry.value.startswith("trickle.")
+    }
 
 
 def test_the_example_file_loads() -> None:
@@ -321,8 +347,9 @@ def test_the_example_file_shows_the_defaults() -> None:
 
 def test_the_example_file_documents_every_setting() -> None:
     text = EXAMPLE.read_text()
-    tables = {"worker", "linking", "connectors"}
+    tables = {"worker", "linking", "web", "connectors"}
     assert _documented_keys(text, None) == set(Settings.model_fields) - tables
     assert _documented_keys(text, "worker") == set(WorkerSettings.model_fields)
+    assert _documented_keys(text, "web") == set(WebSettings.model_fields)
     assert _documented_keys(text, "linking") == set(LinkingSettings.model_fields)
     assert _documented_keys(text, "connectors.github") == set(GitHubSettings.model_fields)

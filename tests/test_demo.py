@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from pathlib import Path
@@ -98,3 +99,15 @@ def test_demo_web_serves_a_users_month_and_a_creators_money_waiting() -> None:
     assert "Past months" in seen["me"]
     assert "Waiting for ada" in seen["creator"]
     assert seen["healthz"] == "200"
+
+
+def test_the_demo_leaves_trickles_log_level_as_it_found_it(tmp_path: Path) -> None:
+    logger = logging.getLogger("trickle")
+    before = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        run_demo(Console(record=True), keep=tmp_path, platforms=["github"])
+
+        assert logger.level == logging.DEBUG
+    finally:
+        logger.setLevel(before)

@@ -1287,6 +1287,39 @@ def test_a_backlog_drains_without_waiting_for_the_next_tick(gh: App, fake: FakeG
     assert held_leases(gh) == []
 
 
+def test_polling_until_idle_polls_what_a_tick_left_for_busy_threads(
+    gh: App, fake: FakeGitHub
+) -> None:
+    names = [f"user{n:02d}" for n in range(6)]
+    for name in names:
+        link(gh, fake, name)
+    fake.latency = 0.1  # the first polls are still running when the next tick comes
+    worker = Worker(gh, threads=2)
+    try:
+        assert worker.tick() == 2
+        assert worker.tick() == 0  # both threads busy: nothing started, though four are due
+
+        assert worker.poll_until_idle(timeout=60)
+
+        assert worker.stats["baseline"] == len(names)
+        assert worker.in_flight() == 0
+        assert held_leases(gh) == []
+    finally:
+        worker.shutdown(grace=5)
+
+
+def test_polling_until_idle_gives_up_at_its_timeout(gh: App, fake: FakeGitHub) -> None:
+    link(gh, fake, "alice")
+    fake.latency = 1.0
+    worker = Worker(gh, threads=1)
+    try:
+        assert worker.tick() == 1
+
+        assert worker.poll_until_idle(timeout=0.1) is False
+    finally:
+        worker.shutdown(grace=5)
+
+
 def test_shutdown_abandons_queued_polls(gh: App, fake: FakeGitHub) -> None:
     alice = link(gh, fake, "alice")
     requests = fake.requests[key(fake, "alice")]

@@ -37,6 +37,7 @@ from sqlalchemy import select
 from trickle.app import App
 from trickle.config import Settings, WebSettings, WorkerSettings
 from trickle.core.clock import clock
+from trickle.core.errors import TrickleError
 from trickle.core.invariants import check_ledger
 from trickle.core.models import Creator, Share, ShareState
 from trickle.core.money import format_money, parse_money
@@ -72,10 +73,9 @@ def default_platforms() -> list[str]:
 
 
 def _poll_everything(worker: Worker) -> None:
-    """Run worker ticks until no account is due: the same ticks the scheduler runs."""
-    while worker.tick():
-        worker.drain(timeout=30)
-    worker.drain(timeout=30)
+    """Poll until no account is due: the claims and polls the scheduler's ticks run."""
+    if not worker.poll_until_idle(timeout=120):
+        raise TrickleError("the demo's polls did not finish within two minutes")
 
 
 def run_demo(
@@ -96,7 +96,25 @@ def run_demo(
     until Ctrl-C; ``serving(url)`` (default: wait for Ctrl-C) is called once it is up and
     the web side stops when it returns."""
     began = time.monotonic()
-    logging.getLogger("trickle").setLevel(logging.ERROR)
+    quiet = logging.getLogger("trickle")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the transcript tells the story; warnings of staged
+    try:  # failures would only interrupt it
+        _run_demo(console, began, days, keep, seed, platforms, web_port, serving)
+    finally:
+        quiet.setLevel(level)
+
+
+def _run_demo(
+    console: Console,
+    began: float,
+    days: int,
+    keep: Path | None,
+    seed: int,
+    platforms: Sequence[str] | None,
+    web_port: int | None,
+    serving: Callable[[str], None] | None,
+) -> None:
     rng = random.Random(seed)
     chosen = list(dict.fromkeys(platforms or default_platforms()))
     kinds = [load_demo_platform(name) for name in chosen]

@@ -689,6 +689,28 @@ class Worker:
                 return 0
             return self._claim_and_start()
 
+    def poll_until_idle(self, timeout: float = 60.0) -> bool:
+        """Poll every account that is due, and those that fall due meanwhile, until none is
+        left to claim and none is running; False if ``timeout`` seconds passed first.
+
+        ``tick()`` starting nothing does not mean nothing is due: it starts nothing when the
+        pool's threads are busy, and a poll that ends claims more itself (the refill) just
+        after the pool looked idle. So this waits for the pool to drain and then, holding the
+        claim lock so that no refill slips in, claims again with every thread free: only
+        when that starts nothing is the work done. Accounts of a paused platform wait for
+        its reset, as they do in a running worker."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.drain(max(0.0, deadline - time.monotonic())):
+                return False
+            with self._claiming:
+                if self._stopping.is_set():
+                    return True
+                if self.in_flight():
+                    continue  # a refill started polls after the drain: wait for them too
+                if not self._claim_and_start():
+                    return True
+
     def _refill(self) -> None:
         """After a poll: if there is a backlog and enough free slots, claim more right away
         (unless a tick is claiming already)."""

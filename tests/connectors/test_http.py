@@ -343,6 +343,19 @@ class TestHttpClientRequests:
         assert len(responses.calls) == 1
 
     @responses.activate
+    def test_a_cookie_one_accounts_answer_sets_never_travels_with_the_next_request(
+        self,
+    ) -> None:
+        responses.get(URL, json=[], headers={"Set-Cookie": "session=alice-only; Path=/"})
+        responses.get(URL, json=[])
+        client = fast_client()
+        first = client.get(URL, headers={"Authorization": "Bearer alice-token"})
+        client.get(URL, headers={"Authorization": "Bearer bob-token"})
+        assert first.cookies.get("session") == "alice-only"  # the answer still shows it
+        assert "Cookie" not in responses.calls[1].request.headers
+        assert not client.session.cookies
+
+    @responses.activate
     def test_an_operators_netrc_never_replaces_the_connectors_token(
         self, tmp_path, monkeypatch
     ) -> None:

@@ -99,9 +99,7 @@ class Site:
     def poll_everything(self) -> None:
         worker = Worker(self.app, threads=2)
         try:
-            while worker.tick():
-                worker.drain(timeout=30)
-            worker.drain(timeout=30)
+            assert worker.poll_until_idle(timeout=30)
         finally:
             worker.shutdown(grace=5)
 

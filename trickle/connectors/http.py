@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -373,7 +374,13 @@ class _Adapter(HTTPAdapter):
 
 
 class _Session(requests.Session):
-    """A ``requests.Session`` that reads the proxy and CA-bundle environment once per origin.
+    """A ``requests.Session`` that keeps no cookies and reads the proxy and CA-bundle
+    environment once per origin.
+
+    A thread's session serves every account the thread polls, so a cookie one account's
+    answer set would travel with the next account's requests: the session's jar accepts
+    none (an answer's own ``response.cookies`` still shows what it set, for a connector
+    that reads them).
 
     ``requests`` scans the whole process environment (``*_proxy``, ``no_proxy``,
     ``REQUESTS_CA_BUNDLE``) on every request: about a tenth of an unchanged poll's CPU in
@@ -383,6 +390,7 @@ class _Session(requests.Session):
 
     def __init__(self) -> None:
         super().__init__()
+        self.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._environment: dict[tuple[str, str], Any] = {}
 
     def merge_environment_settings(

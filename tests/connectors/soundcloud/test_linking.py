@@ -155,15 +155,11 @@ def test_the_linked_account_is_polled_an_hour_later_on_a_renewed_token(
     _, first = stored(app)
     worker = Worker(app, threads=1)
     try:
-        while worker.tick():  # the baseline
-            worker.drain(timeout=10)
-        worker.drain(timeout=10)
+        assert worker.poll_until_idle(timeout=10)  # the baseline
         track = soundcloud.upload("mira-sol", "Harbour Lights")
         clock.advance(timedelta(hours=6))  # the token died five hours ago
         soundcloud.like_track("ines-duarte", track)
-        while worker.tick():
-            worker.drain(timeout=10)
-        worker.drain(timeout=10)
+        assert worker.poll_until_idle(timeout=10)
     finally:
         worker.shutdown(grace=5)
 

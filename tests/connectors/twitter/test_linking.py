@@ -132,9 +132,7 @@ def poll_due(app: App) -> None:
     """The worker's ticks until no account is due (what the scheduler runs)."""
     worker = Worker(app, threads=2)
     try:
-        while worker.tick():
-            worker.drain(timeout=30)
-        worker.drain(timeout=30)
+        assert worker.poll_until_idle(timeout=30)
     finally:
         worker.shutdown(grace=5)
 

@@ -270,6 +270,73 @@ def test_a_missing_import_file_is_a_clear_error(env, capsys):
     assert "cannot read nope.jsonl" in err
 
 
+INSTAGRAM_EXPORT = Path(__file__).parent / "connectors" / "instagram" / "fixtures" / "export"
+
+
+def _zip_export(path: Path, folder: Path) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for file in sorted(folder.rglob("*.json")):
+            archive.write(file, file.relative_to(folder).as_posix())
+    return path
+
+
+def test_an_instagram_export_is_imported_from_its_zip_for_the_user_named(env, capsys):
+    clock.set(datetime(2026, 9, 1, tzinfo=UTC), frozen=True)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    clock.set(datetime(2026, 10, 15, tzinfo=UTC), frozen=True)
+    export = _zip_export(env / "instagram-alice.zip", INSTAGRAM_EXPORT / "current")
+    args = ("events", "import", str(export), "--format", "instagram", "--user", "alice")
+    assert run_json(capsys, *args) == {
+        "files": [
+            "your_instagram_activity/likes/liked_posts.json",
+            "your_instagram_activity/saved/saved_posts.json",
+        ],
+        "entries": 5,
+        "stored": 3,
+        "duplicates": 1,
+        "baseline": 1,
+        "baseline_at": "2026-09-01T00:00:00Z",
+    }
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    assert "0 stored, 4 already known, 1 made before 2026-09-01T00:00:00Z kept as baseline" in out
+
+
+def test_a_bad_instagram_export_entry_is_shown_literally_and_nothing_is_stored(env, capsys):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    liked = env / "liked_posts.json"
+    entry = {
+        "title": "[bold red]ada[/]",
+        "string_list_data": [{"href": "https://www.instagram.com/p/X1/", "timestamp": 1}],
+    }
+    liked.write_text(json.dumps({"likes_media_likes": [entry]}))
+    code, _, err = run(
+        capsys, "events", "import", str(liked), "--format", "instagram", "--user", "alice"
+    )
+    assert code == 1
+    assert "liked_posts.json entry 1: the owner '[bold red]ada[/]' is not an Instagram" in err
+    assert "Traceback" not in err
+    assert run_json(capsys, "report", "2026-10")["shares"] == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--format", "instagram"], "--format instagram needs --user"),
+        (["--user", "alice"], "--user goes with --format instagram"),
+    ],
+)
+def test_events_import_says_which_options_go_together(env, capsys, options, message):
+    run(capsys, "init")
+    code, _, err = run(capsys, "events", "import", "export.zip", *options)
+    assert code == 1
+    assert message in err
+
+
 def test_linking_polling_and_listing_accounts_never_show_the_token(env, capsys, github):
     clock.set(datetime(2026, 10, 1, tzinfo=UTC), frozen=True)
     github.add_user("alice-gh", TOKEN, user_id=4242)

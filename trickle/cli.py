@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -1019,15 +1020,41 @@ def _connector_status(info: Any) -> Text:
     return literal("ready")
 
 
+class ImportFormat(StrEnum):
+    """What ``events import`` reads."""
+
+    JSONL = "jsonl"
+    INSTAGRAM = "instagram"
+
+
 @events_cli.command("import")
 def events_import(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="JSON Lines file, one normalized like per line.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON Lines file, one normalized like per line; with --format instagram, "
+            "an Instagram data export (its .zip, its folder, or liked_posts.json or "
+            "saved_posts.json)."
+        ),
+    ],
+    file_format: Annotated[
+        ImportFormat, typer.Option("--format", help="What FILE is.")
+    ] = ImportFormat.JSONL,
+    user: Annotated[
+        str | None, typer.Option(help="Whose likes an export holds (--format instagram).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Import likes from a JSON Lines file; one bad line and nothing is stored."""
+    """Import likes from a JSON Lines file or a platform's data export; one bad line (or
+    entry) and nothing is stored."""
     from trickle.core.importer import import_events, read_lines
 
+    if file_format is ImportFormat.INSTAGRAM:
+        _import_instagram_export(ctx, file, user, as_json)
+        return
+    if user is not None:
+        raise TrickleError("--user goes with --format instagram: JSON Lines name their users")
     app = _app(ctx)
     with progress(f"importing {file}") as update:
         try:
@@ -1054,6 +1081,39 @@ def events_import(
         say(
             f"{file}: {result.lines} event(s), {result.stored} stored, "
             f"{result.duplicates} already known"
+        )
+
+
+def _import_instagram_export(
+    ctx: typer.Context, path: Path, user: str | None, as_json: bool
+) -> None:
+    from trickle.connectors.instagram.archive import read_export
+    from trickle.connectors.instagram.export import import_export
+
+    if user is None:
+        raise TrickleError("--format instagram needs --user: whose export it is")
+    app = _app(ctx)
+    with progress(f"importing {path}") as update:
+        files = read_export(path)
+        update(0, description=f"storing the likes of {len(files)} file(s)")
+        with app.db.session() as session:
+            result = import_export(session, files, user)
+    if as_json:
+        print_json(
+            {
+                "files": [f.name for f in files],
+                "entries": result.entries,
+                "stored": result.stored,
+                "duplicates": result.duplicates,
+                "baseline": result.baseline,
+                "baseline_at": iso_utc(result.baseline_at),
+            }
+        )
+    else:
+        say(
+            f"{path}: {result.entries} like(s) and save(s) in {len(files)} file(s), "
+            f"{result.stored} stored, {result.duplicates} already known, {result.baseline} "
+            f"made before {iso_utc(result.baseline_at)} kept as baseline (never paid)"
         )
 
 

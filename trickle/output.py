@@ -63,8 +63,13 @@ def warn(*parts: object) -> None:
 
 
 def error(message: object, *, label: str = "error") -> None:
-    """Print ``label: message`` to standard error, the message literally."""
-    err_console.print(line(styled(f"{label}:", "red"), " ", message), soft_wrap=True)
+    """Print ``label: message`` to standard error, the message literally. A message of
+    several lines (an import's errors, one per bad line) prints them under each other,
+    indented, so none of them can pass for an error line of its own."""
+    first, *rest = str(message).split("\n")
+    err_console.print(line(styled(f"{label}:", "red"), " ", first), soft_wrap=True)
+    for more in rest:
+        err_console.print(line("  ", more), soft_wrap=True)
 
 
 def table(

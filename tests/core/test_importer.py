@@ -17,6 +17,7 @@ from trickle.core.importer import (
     import_events,
     parse_lines,
     read_lines,
+    store_events,
 )
 from trickle.core.models import Creator, Flattr, User
 from trickle.core.money import Money
@@ -261,3 +262,35 @@ def test_a_deactivated_user_has_nothing_imported(sqlite_users: Database) -> None
     with pytest.raises(ImportError_, match=r"line 1: 'alice' is deactivated"):
         run_import(sqlite_users, [line()])
     assert stored(sqlite_users) == (0, 0)
+
+
+# ---------------------------------------------------------------------------
+# store_events: the same rules for events read from another format
+
+
+def event(**changes: object) -> ImportedEvent:
+    return ImportedEvent.model_validate(json.loads(line(**changes)))
+
+
+def test_events_from_another_format_are_stored_under_the_same_rules(users: Database) -> None:
+    with users.session() as session:
+        result = store_events(session, [("entry 1", event()), ("entry 2", event(item_id="b"))])
+    assert result == ImportResult(lines=2, stored=2, duplicates=0)
+
+
+def test_errors_from_another_format_are_reported_by_where_in_natural_order(
+    users: Database,
+) -> None:
+    events = [
+        ("b.json entry 10", event(user="mallory")),
+        ("a.json entry 2", event(item_id="x", liked_at="2030-01-01T00:00:00Z")),
+    ]
+    with users.session() as session, pytest.raises(ImportError_) as caught:
+        store_events(session, events, ["b.json entry 9: no post address"], unit="entry")
+    assert [e.split(":")[0] for e in caught.value.errors] == [
+        "a.json entry 2",
+        "b.json entry 9",
+        "b.json entry 10",
+    ]
+    assert str(caught.value).startswith("3 bad entry(s), nothing imported:")
+    assert stored(users) == (0, 0)

@@ -1,11 +1,14 @@
 """The web side on a migrated SQLite database, with the fake GitHub (API and OAuth) up on
-127.0.0.1 and trickle's app registered there with the web side's callback."""
+127.0.0.1 and trickle's app registered there with the web side's callback, and a fake
+Mastodon server beside it (a platform whose accounts live on servers: trickle registers
+its app there at the first link)."""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +23,8 @@ from tests.conftest import make_settings
 from trickle.app import App
 from trickle.config import WebSettings
 from trickle.connectors.github.demo import GitHubDemo
+from trickle.connectors.mastodon.fake import FakeMastodonServer
+from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import clock
 from trickle.core.db import Database
 from trickle.core.logins import create_login_link
@@ -42,6 +47,7 @@ class Site:
     app: App
     flask: Flask
     github: GitHubDemo
+    mastodon: FakeMastodonServer
 
     def client(self) -> FlaskClient:
         client = self.flask.test_client()
@@ -76,6 +82,18 @@ class Site:
         approved = requests.get(begun.headers["Location"], allow_redirects=False, timeout=10)
         back = approved.headers["Location"]
         assert back.startswith(f"{BASE}/link/github/callback?")
+        return back.removeprefix(BASE)
+
+    def through_mastodon(self, client: FlaskClient, start: str, as_login: str) -> str:
+        """POST ``start`` naming the fake Mastodon server, play the browser there signed in
+        as ``as_login``, and come back: the callback's path and query."""
+        begun = client.post(start, data={"csrf_token": CSRF, "server": self.mastodon.base_url})
+        assert begun.status_code == 302, begun.text
+        assert begun.headers["Location"].startswith(self.mastodon.base_url + "/oauth/authorize?")
+        self.mastodon.sign_in(as_login)
+        approved = requests.get(begun.headers["Location"], allow_redirects=False, timeout=10)
+        back = approved.headers["Location"]
+        assert back.startswith(f"{BASE}/link/mastodon/callback?"), back
         return back.removeprefix(BASE)
 
     def poll_everything(self) -> None:
@@ -115,23 +133,37 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
-@pytest.fixture
-def site(sqlite_db: Database, tmp_path: Path) -> Iterator[Site]:
+@contextmanager
+def running_site(database: Database, tmp_path: Path, web: WebSettings) -> Iterator[Site]:
+    """The web side of ``web`` on ``database``, on 15 October 2026 (trickle's clock frozen),
+    with alice, bob and ada on the fake GitHub and the fake Mastodon server."""
     clock.set(datetime(2026, 10, 15, 12, tzinfo=UTC), frozen=True)
-    with GitHubDemo() as github:
-        web = WebSettings(
-            base_url=BASE,
-            cookie_secret=SecretStr("s" * 40),
-            sign_in_attempts_per_minute=50,
-            allowed_hosts=["localhost"],  # the test client's
-        )
-        settings = make_settings(sqlite_db.url, tmp_path, web=web)
-        settings.connectors = {"github": github.settings()}
+    mastodon = FakeMastodonServer()
+    with GitHubDemo() as github, mastodon:
+        settings = make_settings(database.url, tmp_path, web=web)
+        settings.connectors = {
+            "github": github.settings(),
+            # the fake listens on 127.0.0.1, which the host guard refuses unless allowed
+            "mastodon": ConnectorSettings(allow_private_hosts=True),
+        }
         app = App(settings)
         github.allow_redirect(web.callback_url("github"))
         for person in ("alice", "bob", "ada"):
             github.add_person(person)
+            mastodon.add_account(person)
         try:
-            yield Site(app, create_app(app), github)
+            yield Site(app, create_app(app), github, mastodon)
         finally:
             app.close()
+
+
+@pytest.fixture
+def site(sqlite_db: Database, tmp_path: Path) -> Iterator[Site]:
+    web = WebSettings(
+        base_url=BASE,
+        cookie_secret=SecretStr("s" * 40),
+        sign_in_attempts_per_minute=50,
+        allowed_hosts=["localhost"],  # the test client's
+    )
+    with running_site(sqlite_db, tmp_path, web) as site:
+        yield site

@@ -83,6 +83,35 @@ def test_signing_in_with_github_creates_the_user_and_links_the_account(site: Sit
     assert "your trickle account was created" in page
 
 
+def test_signing_in_with_mastodon_asks_which_server_and_links_the_account_there(
+    site: Site,
+) -> None:
+    home = site.client().get("/").text
+    assert '<label for="signin-server-mastodon">Your Mastodon server</label>' in home
+    assert 'id="signin-server-mastodon" name="server" required' in home
+    client = site.client()
+    back = site.through_mastodon(client, "/signin/mastodon", as_login="alice")
+
+    answer = client.get(back)
+
+    assert (answer.status_code, answer.headers["Location"]) == (302, "/me")
+    page = client.get("/me").text
+    assert "mastodon</strong> alice@" in page
+    assert 'id="link-server-mastodon" name="server" required' in page
+    assert site.mastodon.registrations == 1  # trickle's app, registered at the first link
+
+
+def test_a_server_that_is_not_one_is_refused_with_a_clear_message(site: Site) -> None:
+    for given, says in [
+        ("", "the server is empty"),
+        ("mastodon.social/@alice", "is not a server"),
+        ("http://mastodon.example", "over https only"),
+    ]:
+        answer = site.client().post("/signin/mastodon", data={"csrf_token": CSRF, "server": given})
+        assert answer.status_code == 400, given
+        assert says in answer.text, given
+
+
 def test_a_forged_callback_state_signs_nobody_in(site: Site) -> None:
     client = site.client()
     back = site.through_github(client, "/signin/github", as_login="alice")

@@ -5,13 +5,18 @@ creator_id, creator_handle, liked_at``. It serves operators backfilling
 likes and sources without an API of their own (a plain Flattr-style button).
 Every line is validated before anything is stored; one bad line rejects the
 whole file with its line number, and the database is left as it was.
+
+Other formats (a platform's own data export) are read into :class:`ImportedEvent`
+records, each with where it came from, and stored by :func:`store_events` under the
+same rules.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,14 +40,14 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
 class ImportError_(TrickleError):
-    """A file with bad lines; nothing of it was stored."""
+    """A file with bad lines (or entries: ``unit``); nothing of it was stored."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], unit: str = "line") -> None:
         shown = errors[:MAX_ERRORS_SHOWN]
         more = len(errors) - len(shown)
         lines = "\n  ".join(shown)
         suffix = f"\n  ... and {more} more" if more else ""
-        super().__init__(f"{len(errors)} bad line(s), nothing imported:\n  {lines}{suffix}")
+        super().__init__(f"{len(errors)} bad {unit}(s), nothing imported:\n  {lines}{suffix}")
         self.errors = errors
 
 
@@ -119,6 +124,25 @@ def import_events(
 ) -> ImportResult:
     """Store every event of ``lines`` in the caller's transaction, or raise and store none."""
     events, errors = parse_lines(lines)
+    return store_events(session, [(f"line {n}", e) for n, e in events], errors, now=now)
+
+
+def store_events(
+    session: Session,
+    events: Sequence[tuple[str, ImportedEvent]],
+    errors: Sequence[str] = (),
+    *,
+    now: datetime | None = None,
+    unit: str = "line",
+) -> ImportResult:
+    """Store ``events`` (each with where it came from: ``line 3``) in the caller's
+    transaction, or raise :class:`ImportError_` and store none.
+
+    ``errors`` are those already found reading the file (``"line 3: ..."``); the users
+    named and the like times are checked here, and every error is reported, in the order
+    of where it was found.
+    """
+    errors = list(errors)
     names = {e.user for _, e in events}
     rows = (
         session.execute(select(User.name, User.id, User.active).where(User.name.in_(names))).all()
@@ -131,20 +155,20 @@ def import_events(
         ids[name] = user_id
         if not active:
             inactive.add(name)
-    for number, event in events:
+    for where, event in events:
         if event.user not in ids:
-            errors.append(f"line {number}: no user called {event.user!r}")
+            errors.append(f"{where}: no user called {event.user!r}")
         elif event.user in inactive:
-            errors.append(f"line {number}: {event.user!r} is deactivated")
+            errors.append(f"{where}: {event.user!r} is deactivated")
     observed = now or clock.now()
-    for number, event in events:
+    for where, event in events:
         try:
             if checked_like_time(event.liked_at, observed) > observed + FUTURE_TOLERANCE:
                 raise LikeTimeError(f"{iso_utc(event.liked_at)} is in the future")
         except LikeTimeError as exc:
-            errors.append(f"line {number}: liked_at {exc}")
+            errors.append(f"{where}: liked_at {exc}")
     if errors:
-        raise ImportError_(sorted(errors, key=_line_number))
+        raise ImportError_(sorted(errors, key=_position), unit)
     by_user: dict[int, list[LikeEvent]] = defaultdict(list)
     for _, e in events:
         by_user[ids[e.user]].append(
@@ -164,5 +188,8 @@ def import_events(
     return ImportResult(lines=len(events), stored=total.stored, duplicates=total.duplicates)
 
 
-def _line_number(message: str) -> int:
-    return int(message.split()[1].rstrip(":"))
+def _position(message: str) -> list[tuple[str, int]]:
+    """Where an error was found, ordered naturally: ``line 9`` before ``line 10``, and
+    ``saved_posts.json entry 2`` after every ``liked_posts.json entry``."""
+    where = message.split(": ", 1)[0]
+    return [(text, int(digits or 0)) for text, digits in re.findall(r"(\D*)(\d*)", where)]

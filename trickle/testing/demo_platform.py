@@ -15,17 +15,19 @@ consent page, the device code) against the fake.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import entry_points
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
+
+import requests
 
 from trickle.connectors.settings import ConnectorSettings
 from trickle.core.errors import TrickleError
 from trickle.linking.accounts import LinkResult
-from trickle.linking.service import Linker
+from trickle.linking.service import Authorization, Linker
 
 ENTRY_POINT_GROUP = "trickle.demo_platforms"
 
@@ -41,6 +43,37 @@ class DemoLink:
 
     result: LinkResult
     how: str
+
+
+class Server(Protocol):
+    """A fake a demo platform runs: :class:`~trickle.testing.fakeplatform.FakePlatform` is one."""
+
+    @property
+    def base_url(self) -> str:
+        """Where it answers."""
+        ...
+
+    def start(self) -> object:
+        """Start serving on 127.0.0.1."""
+        ...
+
+    def stop(self) -> None:
+        """Stop serving."""
+        ...
+
+
+def approve_in_browser(authorization: Authorization) -> str:
+    """Play the person's browser at the platform's consent page (the person signed in at
+    the fake beforehand): open the authorization address and return the address the
+    platform sends the browser back to, for :meth:`Linker.complete`."""
+    answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
+    back = answer.headers.get("Location")
+    if not answer.is_redirect or not back:
+        raise DemoPlatformError(
+            f"the fake's consent page answered {answer.status_code} without sending the "
+            "browser back"
+        )
+    return back
 
 
 class DemoPlatform(ABC):
@@ -59,10 +92,29 @@ class DemoPlatform(ABC):
     """What the platform calls a like, plural, for the transcript (``stars``)."""
 
     @abstractmethod
-    def __enter__(self) -> Self:
-        """Start the fake API (and its authorization server) on 127.0.0.1."""
+    def servers(self) -> Sequence[Server]:
+        """The fakes this platform runs on 127.0.0.1 (its API, its authorization server),
+        started in this order by ``with`` and stopped in the reverse."""
 
-    @abstractmethod
+    def ready(self) -> None:
+        """Called once every server runs: register the demo's app there (default: nothing)."""
+        return
+
+    def __enter__(self) -> Self:
+        """Start the servers and get them ready; a server that fails to start stops those
+        started before it."""
+        started: list[Server] = []
+        try:
+            for server in self.servers():
+                server.start()
+                started.append(server)
+            self.ready()
+        except BaseException:
+            for server in reversed(started):
+                server.stop()
+            raise
+        return self
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -70,11 +122,14 @@ class DemoPlatform(ABC):
         traceback: TracebackType | None,
     ) -> None:
         """Stop every server :meth:`__enter__` started."""
+        for server in reversed(self.servers()):
+            server.stop()
 
     @property
-    @abstractmethod
     def base_url(self) -> str:
-        """Where the fake API answers, for the demo's transcript."""
+        """Where the fake API answers, for the demo's transcript (default: every server's
+        address)."""
+        return " and ".join(server.base_url for server in self.servers())
 
     @abstractmethod
     def settings(self, **common: Any) -> ConnectorSettings:

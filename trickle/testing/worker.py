@@ -18,6 +18,8 @@ with the given connectors, which need no entry point.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import BaseContext
@@ -35,26 +37,55 @@ def _micros(when: datetime) -> int:
 
 
 class SharedClock:
-    """A frozen instant that several processes read and the test moves (see the module)."""
+    """A frozen instant that several processes read and the test moves (see the module).
+
+    Readers take no lock: the test kills workers with SIGKILL at random moments, and a
+    worker killed while holding a lock shared between processes would leave it held for
+    good, stopping every other reader (the test's own process included). The instant is
+    a sequence counter and a value in shared memory (a seqlock): a writer makes the
+    counter odd, writes, makes it even; a reader retries while the counter is odd or
+    changed under it. Only the process that made the clock moves it (its threads take a
+    lock of that process's own), so no kill can leave a write half done.
+    """
 
     def __init__(self, start: datetime, context: BaseContext) -> None:
-        self._micros: Any = context.Value("q", _micros(start))  # a Synchronized[int]
+        self._cells: Any = context.RawArray("q", [0, _micros(start)])  # [sequence, micros]
+        self._writing = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"cells": self._cells}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._cells = state["cells"]
+        self._writing = threading.Lock()
 
     def now(self) -> datetime:
         """The shared instant."""
-        with self._micros.get_lock():
-            micros: int = self._micros.value
-        return _EPOCH + timedelta(microseconds=micros)
+        cells = self._cells
+        while True:
+            sequence = cells[0]
+            micros: int = cells[1]
+            if sequence % 2 == 0 and cells[0] == sequence:
+                return _EPOCH + timedelta(microseconds=micros)
+            time.sleep(0)  # a write is under way: let the writer finish
+
+    def _write(self, micros: int) -> None:
+        with self._writing:
+            self._cells[0] += 1
+            self._cells[1] = micros
+            self._cells[0] += 1
 
     def set(self, when: datetime) -> None:
         """Move every process to ``when``."""
-        with self._micros.get_lock():
-            self._micros.value = _micros(when)
+        self._write(_micros(when))
 
     def advance(self, delta: timedelta) -> None:
         """Move every process forward by ``delta``."""
-        with self._micros.get_lock():
-            self._micros.value += delta // timedelta(microseconds=1)
+        with self._writing:
+            micros = self._cells[1] + delta // timedelta(microseconds=1)
+            self._cells[0] += 1
+            self._cells[1] = micros
+            self._cells[0] += 1
 
     def install(self) -> None:
         """Make this process's trickle clock tell the shared instant (``clock.reset()`` stops

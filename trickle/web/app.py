@@ -44,6 +44,8 @@ class PlatformButton:
 
     name: str
     display_name: str
+    needs_server: bool = False
+    """Its accounts live on servers (Mastodon's): the form asks which one."""
 
 
 def trickle_app() -> App:
@@ -64,11 +66,12 @@ def browser_platforms() -> list[PlatformButton]:
     buttons = []
     for name in app.registry.names():
         try:
-            linker().flow(name, redirects=True)
-            display = app.connector(name).display_name
+            flow = linker().flow(name, redirects=True)
+            connector = app.connector(name)
         except (LinkError, UnknownPlatform, ConnectorUnavailable):
             continue
-        buttons.append(PlatformButton(name, display))
+        needs_server = connector.multi_host and not flow.finds_server
+        buttons.append(PlatformButton(name, connector.display_name, needs_server))
     return buttons
 
 

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 from trickle.core.logins import redeem_login_link
 from trickle.core.models import User
 from trickle.linking.accounts import LinkError
+from trickle.linking.service import normalize_server
 from trickle.web import auth
 from trickle.web.app import browser_platforms, linker, trickle_app
 from trickle.web.views import creator_view
@@ -65,11 +66,16 @@ def logout() -> Response:
 
 def begin_redirect(platform: str, user: User | None, next_page: str | None) -> Response:
     """Send the browser to ``platform`` to approve, remembering in this browser's session
-    that it began this flow (its ``state``), for the callback to check."""
+    that it began this flow (its ``state``), for the callback to check. A platform whose
+    accounts live on servers is sent to the one the form's ``server`` field names."""
     _known(platform)
     web = trickle_app().settings.web
+    server = request.form.get("server")
     authorization = linker().authorize(
-        platform, user.name if user else None, redirect_uri=web.callback_url(platform)
+        platform,
+        user.name if user else None,
+        redirect_uri=web.callback_url(platform),
+        host=normalize_server(server) if server is not None else None,
     )
     pending = dict(session.get("pending") or {})
     pending[authorization.state] = {
@@ -128,9 +134,8 @@ def creator(platform: str, platform_id: str) -> Any:
         view = creator_view(db, platform, platform_id)
     if view is None:
         abort(404, description="trickle has seen no flattr for this creator.")
-    can_claim = any(p.name == platform for p in browser_platforms())
-    return render_template("creator.html", view=view, can_claim=can_claim,
-                           next=request.path)  # fmt: skip
+    claim = next((p for p in browser_platforms() if p.name == platform), None)
+    return render_template("creator.html", view=view, claim=claim, next=request.path)
 
 
 def _known(platform: str) -> None:

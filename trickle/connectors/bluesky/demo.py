@@ -12,16 +12,15 @@ from __future__ import annotations
 import itertools
 import secrets
 import string
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from trickle.connectors.bluesky.connector import BlueskySettings
 from trickle.connectors.bluesky.fake import FakeBluesky, Resolution, tid
 from trickle.core.clock import clock
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server
 
 HANDLE_DOMAIN = "bsky.test"
 LETTERS = string.ascii_lowercase + string.digits
@@ -44,21 +43,8 @@ class BlueskyDemo(DemoPlatform):
         self._resolutions: itertools.cycle[Resolution] = itertools.cycle(("dns", "web"))
         self._posts = itertools.count(1)
 
-    def __enter__(self) -> Self:
-        self.bluesky.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.bluesky.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.bluesky.pds.base_url
+    def servers(self) -> Sequence[Server]:
+        return [self.bluesky]
 
     def settings(self, **common: Any) -> BlueskySettings:
         return BlueskySettings(**self.bluesky.settings(), **common)

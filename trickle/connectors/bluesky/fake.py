@@ -326,6 +326,11 @@ class FakeBluesky:
         self.dns = FakeDns()
         self.more_pdses: list[FakePDS] = []
 
+    @property
+    def base_url(self) -> str:
+        """Where the accounts' repositories answer: the first PDS."""
+        return self.pds.base_url
+
     def start(self) -> Self:
         for platform in (self.pds, self.plc, self.web):
             platform.start()

@@ -7,18 +7,16 @@ speaks it (the fake), linking each person through the three legs.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import requests
 from pydantic import SecretStr
 
 from trickle.connectors.fivehundredpx.connector import FiveHundredPxSettings
 from trickle.connectors.fivehundredpx.fake import Fake500px, FakePhoto
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server, approve_in_browser
 
 APP_KEY = "demo0trickle0500px0key00000000000"
 APP_SECRET = "demo-500px-secret-" + "0" * 14
@@ -35,22 +33,11 @@ class FiveHundredPxDemo(DemoPlatform):
     def __init__(self) -> None:
         self.server = Fake500px()
 
-    def __enter__(self) -> Self:
-        self.server.start()
+    def servers(self) -> Sequence[Server]:
+        return [self.server]
+
+    def ready(self) -> None:
         self.server.register_consumer(APP_KEY, APP_SECRET)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
 
     def settings(self, **common: Any) -> FiveHundredPxSettings:
         return FiveHundredPxSettings(
@@ -75,6 +62,5 @@ class FiveHundredPxDemo(DemoPlatform):
     def link(self, linker: Linker, person: str) -> DemoLink:
         authorization = linker.authorize(self.name, person, redirect_uri=CALLBACK)
         self.server.sign_in(person)  # the person, signed in on the server, approves
-        answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-        result = linker.complete(answer.headers["Location"])
+        result = linker.complete(approve_in_browser(authorization))
         return DemoLink(result, "approved on the 500px v1 server (OAuth 1.0a)")

@@ -8,18 +8,16 @@ trickle's callback, and trickle exchanges the verifier for token credentials.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import requests
 from pydantic import SecretStr
 
 from trickle.connectors.flickr.connector import FlickrSettings
 from trickle.connectors.flickr.fake import FakeFlickr, FakePhoto
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server, approve_in_browser
 
 APP_KEY = "demo0trickle0flickr0key0000000000"
 APP_SECRET = "demo-flickr-secret-" + "0" * 13
@@ -36,22 +34,11 @@ class FlickrDemo(DemoPlatform):
     def __init__(self) -> None:
         self.flickr = FakeFlickr()
 
-    def __enter__(self) -> Self:
-        self.flickr.start()
+    def servers(self) -> Sequence[Server]:
+        return [self.flickr]
+
+    def ready(self) -> None:
         self.flickr.register_consumer(APP_KEY, APP_SECRET)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.flickr.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.flickr.base_url
 
     def settings(self, **common: Any) -> FlickrSettings:
         return FlickrSettings(
@@ -77,6 +64,5 @@ class FlickrDemo(DemoPlatform):
     def link(self, linker: Linker, person: str) -> DemoLink:
         authorization = linker.authorize(self.name, person, redirect_uri=CALLBACK)
         self.flickr.sign_in(person)  # the person, signed in at Flickr, approves
-        answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-        result = linker.complete(answer.headers["Location"])  # where Flickr sent the browser
+        result = linker.complete(approve_in_browser(authorization))
         return DemoLink(result, "approved at Flickr (OAuth 1.0a, perms=read)")

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from pydantic import SecretStr
 
 from trickle.connectors.github.connector import GitHubSettings
 from trickle.connectors.github.fake import FakeGitHub, FakeRepo
 from trickle.core.clock import clock
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server, approve_in_browser
 
 APP_ID = "Iv1.demo0trickle0app"
 APP_SECRET = "demo-app-secret-" + "0" * 24
@@ -41,22 +39,11 @@ class GitHubDemo(DemoPlatform):
         self._repo_ids = itertools.count(500)
         self._flows = itertools.cycle(("device", "browser", "device", "token"))
 
-    def __enter__(self) -> Self:
-        self.github.start()
+    def servers(self) -> Sequence[Server]:
+        return [self.github]
+
+    def ready(self) -> None:
         self.github.oauth.register_app(APP_ID, APP_SECRET)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.github.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.github.base_url
 
     def settings(self, **common: Any) -> GitHubSettings:
         return GitHubSettings(
@@ -96,8 +83,9 @@ class GitHubDemo(DemoPlatform):
                 self.name, person, redirect_uri="http://127.0.0.1:8765/callback", kind="oauth2"
             )
             self.github.oauth.sign_in(person)
-            answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-            result = linker.complete(answer.headers["Location"])  # where GitHub sent the browser
+            result = linker.complete(
+                approve_in_browser(authorization)
+            )  # where GitHub sent the browser
             return DemoLink(result, "approved in the browser (PKCE)")
         result = linker.import_token(self.name, person, self.github.users[person].token)
         return DemoLink(result, "a personal access token pasted")

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from trickle.connectors.flows import SecondFactor
 from trickle.connectors.instagram.connector import InstagramSettings
 from trickle.connectors.instagram.fake import FakeInstagram, FakePost
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server
 
 TWO_FACTOR_CODE = "246810"
 
@@ -37,21 +36,8 @@ class InstagramDemo(DemoPlatform):
         self._posts = itertools.count(1)
         self._ways = itertools.cycle(("password", "two-factor", "password", "cookie"))
 
-    def __enter__(self) -> Self:
-        self.instagram.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.instagram.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.instagram.base_url
+    def servers(self) -> Sequence[Server]:
+        return [self.instagram]
 
     def settings(self, **common: Any) -> InstagramSettings:
         return InstagramSettings(base_url=self.instagram.base_url, **common)

@@ -13,17 +13,14 @@ trickle's app there, the others reuse it.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
-
-import requests
+from typing import Any
 
 from trickle.connectors.mastodon.fake import FakeMastodonServer, FakeStatus
 from trickle.connectors.settings import ConnectorSettings
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server, approve_in_browser
 
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
 
@@ -35,27 +32,12 @@ class MastodonDemo(DemoPlatform):
     likes_are = "favourites"
 
     def __init__(self) -> None:
-        self.servers = (FakeMastodonServer(), FakeMastodonServer())
+        self.hosts = (FakeMastodonServer(), FakeMastodonServer())
         self.home: dict[str, FakeMastodonServer] = {}
         """Each person's server."""
 
-    def __enter__(self) -> Self:
-        for server in self.servers:
-            server.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        for server in self.servers:
-            server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return " and ".join(server.base_url for server in self.servers)
+    def servers(self) -> Sequence[Server]:
+        return self.hosts
 
     def settings(self, **common: Any) -> ConnectorSettings:
         # The fakes listen on 127.0.0.1, which the host guard refuses unless the operator
@@ -63,7 +45,7 @@ class MastodonDemo(DemoPlatform):
         return ConnectorSettings(allow_private_hosts=True, **common)
 
     def add_person(self, name: str) -> None:
-        server = self.servers[len(self.home) % len(self.servers)]
+        server = self.hosts[len(self.home) % len(self.hosts)]
         server.add_account(name)
         self.home[name] = server
 
@@ -82,8 +64,7 @@ class MastodonDemo(DemoPlatform):
             self.name, person, redirect_uri=REDIRECT_URI, host=server.base_url
         )
         server.sign_in(person)  # the person, signed in at their server, approves
-        answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-        result = linker.complete(answer.headers["Location"])
+        result = linker.complete(approve_in_browser(authorization))
         app = (
             "trickle's app registered there"
             if server.registrations > registered

@@ -10,18 +10,16 @@ shows), so a newcomer sees both ways an account joins trickle.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
-import requests
 from pydantic import SecretStr
 
 from trickle.connectors.pnut.connector import AdnSettings, AppNetSettings
 from trickle.connectors.pnut.fake import FakeAdnServer, FakeAppNet, FakePnut, FakePost
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server, approve_in_browser
 
 APP_ID = "demo-trickle-client-0a1b2c3d4e5f"
 APP_SECRET = "demo-trickle-secret-" + "0" * 24
@@ -38,18 +36,11 @@ class _AdnDemo(DemoPlatform):
         self.fake = self.fake_class()
         self._flows = itertools.cycle(("browser", "token"))
 
-    def __enter__(self) -> Self:
-        self.fake.start()
-        self.fake.register_client(APP_ID, APP_SECRET, redirect_uris=("http://127.0.0.1/callback",))
-        return self
+    def servers(self) -> Sequence[Server]:
+        return [self.fake]
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.fake.stop()
+    def ready(self) -> None:
+        self.fake.register_client(APP_ID, APP_SECRET, redirect_uris=("http://127.0.0.1/callback",))
 
     def add_person(self, name: str) -> None:
         self.fake.add_account(name)
@@ -70,8 +61,9 @@ class _AdnDemo(DemoPlatform):
                 self.name, person, redirect_uri=REDIRECT_URI, kind="oauth2"
             )
             self.fake.sign_in(person)
-            answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-            result = linker.complete(answer.headers["Location"])  # where the server sent them
+            result = linker.complete(
+                approve_in_browser(authorization)
+            )  # where the server sent them
             return DemoLink(result, "approved in the browser")
         token = self.fake.issue(person, APP_ID).access_token
         result = linker.import_token(self.name, person, token)
@@ -105,10 +97,6 @@ class AppNetDemo(_AdnDemo):
     name = "appnet"
     likes_are = "stars"
     fake_class = FakeAppNet
-
-    @property
-    def base_url(self) -> str:
-        return self.fake.base_url
 
     def settings(self, **common: Any) -> AppNetSettings:
         return AppNetSettings(

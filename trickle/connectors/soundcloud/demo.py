@@ -11,18 +11,16 @@ account's token and stores the single-use refresh token it was given.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import requests
 from pydantic import SecretStr
 
 from trickle.connectors.soundcloud.connector import SoundCloudSettings
 from trickle.connectors.soundcloud.fake import FakeSoundCloud, FakeTrack
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server, approve_in_browser
 
 APP_ID = "demo0trickle0soundcloud0app00000"
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
@@ -39,22 +37,11 @@ class SoundCloudDemo(DemoPlatform):
         self.soundcloud = FakeSoundCloud()
         self.secret = "demo-sc-secret-" + secrets.token_hex(12)
 
-    def __enter__(self) -> Self:
-        self.soundcloud.start()
+    def servers(self) -> Sequence[Server]:
+        return [self.soundcloud]
+
+    def ready(self) -> None:
         self.soundcloud.register_client(APP_ID, self.secret, redirect_uris=(REDIRECT_URI,))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.soundcloud.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.soundcloud.base_url
 
     def settings(self, **common: Any) -> SoundCloudSettings:
         return SoundCloudSettings(
@@ -80,6 +67,7 @@ class SoundCloudDemo(DemoPlatform):
     def link(self, linker: Linker, person: str) -> DemoLink:
         authorization = linker.authorize(self.name, person, redirect_uri=REDIRECT_URI)
         self.soundcloud.sign_in(person)  # what the person does: sign in, then "Connect"
-        answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-        result = linker.complete(answer.headers["Location"])  # where SoundCloud sent the browser
+        result = linker.complete(
+            approve_in_browser(authorization)
+        )  # where SoundCloud sent the browser
         return DemoLink(result, "connected in the browser (OAuth 2.1, PKCE)")

@@ -10,18 +10,16 @@ every account's tokens (and saves each single-use refresh token) many times.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import requests
 from pydantic import SecretStr
 
 from trickle.connectors.twitter.connector import TwitterSettings
 from trickle.connectors.twitter.fake import FakeX, XPost
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server, approve_in_browser
 
 CLIENT_ID = "dHJpY2tsZS1kZW1vLWFwcDoxOmNp"
 CLIENT_SECRET = "demo-x-client-secret-" + "0" * 29
@@ -39,22 +37,11 @@ class TwitterDemo(DemoPlatform):
         self.x = FakeX()
         self._numbers = itertools.count(1)
 
-    def __enter__(self) -> Self:
-        self.x.start()
+    def servers(self) -> Sequence[Server]:
+        return [self.x]
+
+    def ready(self) -> None:
         self.x.register_app(CLIENT_ID, CLIENT_SECRET, redirect_uris=(REDIRECT_URI,))
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.x.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.x.base_url
 
     def settings(self, **common: Any) -> TwitterSettings:
         return TwitterSettings(
@@ -82,6 +69,5 @@ class TwitterDemo(DemoPlatform):
     def link(self, linker: Linker, person: str) -> DemoLink:
         authorization = linker.authorize(self.name, person, redirect_uri=REDIRECT_URI)
         self.x.oauth.sign_in(person.replace("-", "_")[:15])  # the person, signed in at X
-        answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-        result = linker.complete(answer.headers["Location"])  # where X sent the browser
+        result = linker.complete(approve_in_browser(authorization))
         return DemoLink(result, "approved at X's consent page (OAuth 2.0, PKCE)")

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
-import requests
 from pydantic import SecretStr
 
 from trickle.connectors.vimeo.connector import SCOPES, VimeoSettings
 from trickle.connectors.vimeo.fake import FakeVideo, FakeVimeo
 from trickle.linking.service import Linker
-from trickle.testing.demo_platform import DemoLink, DemoPlatform
+from trickle.testing.demo_platform import DemoLink, DemoPlatform, Server, approve_in_browser
 
 APP_ID = "demo0trickle0vimeo0app0000000000"
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
@@ -40,24 +38,13 @@ class VimeoDemo(DemoPlatform):
         self.secret = "demo-vimeo-secret-" + secrets.token_hex(12)
         self._flows = itertools.cycle(("browser", "browser", "token"))
 
-    def __enter__(self) -> Self:
-        self.vimeo.start()
+    def servers(self) -> Sequence[Server]:
+        return [self.vimeo]
+
+    def ready(self) -> None:
         self.vimeo.register_client(
             APP_ID, self.secret, "client_secret_basic", redirect_uris=(REDIRECT_URI,)
         )
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.vimeo.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.vimeo.base_url
 
     def settings(self, **common: Any) -> VimeoSettings:
         return VimeoSettings(
@@ -82,8 +69,9 @@ class VimeoDemo(DemoPlatform):
         if next(self._flows) == "browser":
             authorization = linker.authorize(self.name, person, redirect_uri=REDIRECT_URI)
             self.vimeo.sign_in(person)  # what the person does: sign in, then "Allow"
-            answer = requests.get(authorization.url, allow_redirects=False, timeout=10)
-            result = linker.complete(answer.headers["Location"])  # where Vimeo sent the browser
+            result = linker.complete(
+                approve_in_browser(authorization)
+            )  # where Vimeo sent the browser
             return DemoLink(result, "allowed in the browser")
         token = self.vimeo.issue(person, APP_ID, scope=SCOPES).access_token
         result = linker.import_token(self.name, person, token)

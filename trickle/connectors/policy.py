@@ -68,7 +68,9 @@ DEFAULT_STATUSES: Mapping[int, StatusRule] = {
 """The shared defaults; a 5xx not listed is RETRY_LATER, anything else not listed FAIL."""
 
 BodyError = Callable[[requests.Response, Any], ConnectorError | None]
-"""Reads a successful answer's JSON and returns the error it reports, if it reports one."""
+"""Reads a successful answer's JSON and returns the error it reports, if it reports one. The
+session redacts credentials from the error's text and then bounds it: quote the platform's
+words whole (cut short first, an echoed token would no longer be recognised)."""
 BodyRetryAt = Callable[[Any, datetime], datetime | None]
 """Reads a rate-limit answer's JSON (and now) and returns when to try again, if it says."""
 

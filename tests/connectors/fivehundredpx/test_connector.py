@@ -9,6 +9,7 @@ closed. The platform's state is part of the connector: no default host is used.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ import responses
 from pydantic import SecretStr
 
 from trickle.connectors.base import AccountRef, Identity, PollState
-from trickle.connectors.errors import AuthExpired, Forbidden, NotConfigured
+from trickle.connectors.errors import AuthExpired, Forbidden, NotConfigured, PlatformError
 from trickle.connectors.fivehundredpx import FiveHundredPxConnector
 from trickle.connectors.fivehundredpx.connector import FiveHundredPxSettings
 from trickle.connectors.http import HttpClient
@@ -83,6 +84,22 @@ def test_a_favorite_is_a_like_of_the_photo_paid_to_its_photographer(
     sent = parse_qs(urlsplit(mock.calls[0].request.url).query)
     assert sent == {"feature": ["user_favorites"], "user_id": ["173"], "rpp": ["2"]}
     assert mock.calls[0].request.headers["Authorization"].startswith("OAuth ")
+
+
+@pytest.mark.parametrize("where", ["id", "user.id"])
+def test_an_id_longer_than_any_integer_500px_used_is_a_platform_error(
+    mock: responses.RequestsMock, where: str
+) -> None:
+    # JSON integers have no size: a 250-digit one would key a creator (or a like) longer
+    # than the 200 characters trickle stores, and fail at the database instead of here.
+    page = load("favorites_page1.json")
+    photo = page["photos"][0]
+    (photo["user"] if where == "user.id" else photo)["id"] = 10**250
+    mock.get(f"{SERVER}/v1/photos", json=page)
+    px = connector()
+
+    with pytest.raises(PlatformError, match=re.escape(f"photos.0.{where}:")):
+        px.poll(account(px), PollState(linked_at=LINKED_AT))
 
 
 def test_paging_follows_current_page_of_total_pages(mock: responses.RequestsMock) -> None:

@@ -216,6 +216,22 @@ def test_a_first_poll_asks_for_the_whole_list(mock: responses.RequestsMock) -> N
     assert result.state.cursor == {}
 
 
+def test_an_owner_name_longer_than_trickle_keeps_is_shown_as_the_owners_nsid(
+    mock: responses.RequestsMock,
+) -> None:
+    # ownername is a display name of up to 1000 characters here, and the creator's handle a
+    # column of 200: the like is kept, its owner shown by the NSID that keys them anyway.
+    page = load("favorites_page2.json")
+    page["photos"]["photo"][0]["ownername"] = "A" * 201
+    mock.get(REST, json=page)
+    flickr = connector()
+
+    result = flickr.poll(account(flickr), first_poll())
+
+    owner = page["photos"]["photo"][0]["owner"]
+    assert (result.events[0].creator_id, result.events[0].creator_handle) == (owner, owner)
+
+
 def test_ids_and_times_of_the_wrong_type_are_a_platform_error_naming_them(
     mock: responses.RequestsMock,
 ) -> None:
@@ -297,6 +313,20 @@ def test_an_unknown_code_is_a_platform_error_that_shows_it(
 
     with pytest.raises(PlatformError, match=r"\(2718: Something new\)"):
         flickr.identify(account(flickr).session)
+
+
+@pytest.mark.parametrize("padding", [0, 170, 180])
+def test_an_error_message_that_echoes_the_token_never_shows_any_of_it(
+    mock: responses.RequestsMock, padding: int
+) -> None:
+    # Cut short before the session redacts it, a piece of the token would stay.
+    message = f"{'w' * padding} oauth_token={TOKEN} is not valid"
+    mock.get(REST, json={"stat": "fail", "code": 98, "message": message})
+    flickr = connector()
+
+    with pytest.raises(AuthExpired) as raised:
+        flickr.identify(account(flickr).session)
+    assert TOKEN[:8] not in str(raised.value)
 
 
 def test_too_many_requests_waits_for_the_whole_apps_budget(

@@ -153,6 +153,23 @@ def test_identify_is_the_accounts_actor_uri_and_its_handle(mock: responses.Reque
     assert mock.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
+def test_a_server_cannot_speak_for_an_account_of_another_server(
+    mock: responses.RequestsMock,
+) -> None:
+    # The actor URI is the key a creator's reserved shares wait under: a server (anyone can
+    # run one) that answered with another server's actor would claim that creator's money.
+    impostor = {
+        **load("verify_credentials.json"),
+        "acct": "Gargron",
+        "uri": "https://mastodon.social/users/Gargron",
+    }
+    mock.get(VERIFY, json=impostor, headers=limits())
+    mastodon = connector()
+
+    with pytest.raises(PlatformError, match=r"mastodon\.social.*not on the server asked"):
+        mastodon.identify(account_on(mastodon).session)
+
+
 def test_identify_with_an_apps_own_token_asks_for_relinking(mock: responses.RequestsMock) -> None:
     mock.get(VERIFY, json=load("error_422_app_token.json"), status=422)
     mastodon = connector()

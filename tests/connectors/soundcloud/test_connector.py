@@ -140,6 +140,28 @@ def test_identify_takes_nothing_but_a_user_urn(
         soundcloud.identify(soundcloud.session(credentials()))
 
 
+def test_a_permalink_longer_than_trickle_keeps_is_refused(
+    soundcloud: SoundCloudConnector, mock: responses.RequestsMock
+) -> None:
+    # An account's and a creator's handle columns hold 200 characters: a longer one would
+    # pass here and fail at the database, after the platform was asked.
+    me = load("me.json")
+    me["permalink"] = "p" * 201
+    mock.get(ME_URL, json=me)
+    with pytest.raises(PlatformError, match=r"GET /me: malformed payload: permalink: "):
+        soundcloud.identify(soundcloud.session(credentials()))
+
+
+def test_an_uploader_permalink_longer_than_trickle_keeps_is_refused(
+    soundcloud: SoundCloudConnector, mock: responses.RequestsMock
+) -> None:
+    page = load("likes_tracks_page1.json")
+    page["collection"][0]["user"]["permalink"] = "p" * 201
+    mock.get(LIKES_URL, json=page)
+    with pytest.raises(PlatformError, match=r"collection\.0\.user\.permalink"):
+        soundcloud.poll(account_of(soundcloud), FIRST_POLL)
+
+
 # ---------------------------------------------------------------------------
 # poll: what is asked, and what a liked track becomes
 

@@ -361,6 +361,19 @@ def test_another_problem_inside_a_200_is_a_platform_error(
         x.poll(account(x), baseline())
 
 
+@pytest.mark.parametrize("padding", [0, 150, 170])
+def test_a_problem_inside_a_200_that_echoes_the_token_never_shows_any_of_it(
+    x: TwitterConnector, mock: responses.RequestsMock, padding: int
+) -> None:
+    # Wherever the echo falls, cut short before the session redacts it, a piece would stay.
+    detail = f"{'w' * padding} token {TOKEN} is not valid here"
+    body = {"errors": [{"title": "Generic Problem", "detail": detail, "type": "about:blank"}]}
+    mock.get(LIKED_URL, json=body, headers=limits())
+    with pytest.raises(PlatformError, match="Generic Problem") as raised:
+        x.poll(account(x), baseline())
+    assert TOKEN[:12] not in str(raised.value)
+
+
 # ---------------------------------------------------------------------------
 # Renewing the two-hour token
 

@@ -191,6 +191,24 @@ def test_a_video_uri_is_not_a_user_uri(vimeo: VimeoConnector, mock: responses.Re
         vimeo.poll(account_of(vimeo), PollState(linked_at=LINKED_AT))
 
 
+@pytest.mark.parametrize(
+    ("link", "why"),
+    [
+        ("https://[vimeo.com/staff", "not a URL"),  # urlsplit refuses it: no ValueError escapes
+        ("javascript:alert(1)", "not a URL"),
+        ("https://vimeo.com/" + "s" * 201, "longer than 200"),  # more than a handle column holds
+    ],
+)
+def test_an_owner_link_that_names_no_profile_is_refused_with_the_field(
+    vimeo: VimeoConnector, mock: responses.RequestsMock, link: str, why: str
+) -> None:
+    page = load("likes_page1.json")
+    page["data"][0]["user"]["link"] = link
+    mock.get(LIKES_URL, json=page, headers=LIMITS)
+    with pytest.raises(PlatformError, match=rf"data\.0\.user.*{why}"):
+        vimeo.poll(account_of(vimeo), PollState(linked_at=LINKED_AT))
+
+
 @pytest.mark.parametrize("status", [204, 401])
 def test_unlinking_deletes_the_token(
     vimeo: VimeoConnector, mock: responses.RequestsMock, status: int

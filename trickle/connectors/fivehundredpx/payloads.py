@@ -21,7 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 MAX_RPP = 100
 """The most photos 500px lists per page (``rpp``)."""
 
-Id = Annotated[StrictInt, Field(ge=1)]
+Id = Annotated[StrictInt, Field(ge=1, lt=2**63)]
+"""A photo or user id: a positive integer, at most 64-bit (JSON integers have no size, and an
+id keys what trickle stores, in 200 characters)."""
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strict=True, max_length=2000)]
 

@@ -65,6 +65,8 @@ OAUTH_ROOT = "https://www.flickr.com/services/oauth"
 APP_PAGE = "https://www.flickr.com/services/apps/create/"
 PHOTO_PAGE = "https://www.flickr.com/photos/{owner}/{id}/"
 JSON: Mapping[str, str | int] = {"format": "json", "nojsoncallback": 1}
+MAX_HANDLE = 200
+"""The longest handle trickle keeps; a longer ``ownername`` gives way to the owner's NSID."""
 FAVE_MARGIN = timedelta(hours=1)
 """How far before the newest favorite seen an incremental poll asks from (``min_fave_date``):
 a favorite Flickr lists a little late is still found; the known ones it brings back are
@@ -97,7 +99,9 @@ def flickr_error(response: requests.Response, body: Any) -> ConnectorError | Non
     if isinstance(raw, str) and raw.isdigit() and len(raw) < 6:
         code = int(raw)
     said = body.get("message")
-    message = printable(said, 200) if isinstance(said, str) else ""
+    # Whole: the session redacts a credential the message echoes, then bounds it (cut short
+    # here first, a piece of a token would stay).
+    message = said if isinstance(said, str) else ""
     method = _method(response)
     kind, meaning = FLICKR_ERRORS.get(code or -1, (PlatformError, "Flickr failed the call"))
     shown = f"{code}" if code is not None else "no code"
@@ -200,14 +204,17 @@ class FlickrConnector(RestConnector):
         return {**state.cursor, "newest_faved": max(kept, *times)}
 
     def like(self, item: Any, observed_at: datetime) -> LikeEvent:
-        """A favorite as a like of the photo, made by its owner."""
+        """A favorite as a like of the photo, made by its owner (shown by ``ownername``, or by
+        the NSID when Flickr sends none or one longer than trickle keeps)."""
         photo: Photo = item
         return LikeEvent(
             platform=self.name,
             item_id=photo.id,
             item_url=PHOTO_PAGE.format(owner=photo.owner, id=photo.id),
             creator_id=photo.owner,
-            creator_handle=photo.ownername or photo.owner,
+            creator_handle=photo.ownername
+            if photo.ownername and len(photo.ownername) <= MAX_HANDLE
+            else photo.owner,
             liked_at=photo.date_faved,
             observed_at=observed_at,
         )

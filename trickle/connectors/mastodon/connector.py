@@ -26,7 +26,10 @@ pagination (``fetch_next``) that none of those would bound.
   and WEB_DOMAIN): qualified by hand, it could name one person two ways.
   The actor URI is what federation itself uses to tell accounts apart. A
   linked account's id is its ``uri`` too, so a creator who links claims what
-  was held for them whichever server their likers are on.
+  was held for them whichever server their likers are on. Since that key is
+  what a creator's reserved shares wait under, a server speaks for its own
+  accounts only: a token's actor URI on another origin than the server asked
+  (anyone can run a server that claims to be anyone) is a PlatformError.
 - Errors: 401 ("The access token is invalid") relinks; 403 (a login disabled,
   unconfirmed or pending approval, or a token without the scope) is
   Forbidden; 422 "This method requires an authenticated user" (an app's own
@@ -49,15 +52,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from trickle.connectors.base import Identity
+from trickle.connectors.errors import PlatformError
 from trickle.connectors.flows import RegisteredApp, TokenImport
 from trickle.connectors.mastodon.payloads import CREDENTIAL_ACCOUNT, FAVOURITES, Account, Status
 from trickle.connectors.paginators import LinkHeader
 from trickle.connectors.policy import DEFAULT_POLICY, Action
 from trickle.connectors.quality import Capability, Tier
 from trickle.connectors.rest import RestConnector
+from trickle.connectors.session import AccountSession
 from trickle.core.events import LikeEvent
+from trickle.core.text import printable
 
 FAVOURITES_PATH = "/api/v1/favourites"
 VERIFY_CREDENTIALS_PATH = "/api/v1/accounts/verify_credentials"
@@ -128,7 +135,25 @@ class MastodonConnector(RestConnector):
             observed_at=observed_at,
         )
 
+    def identify(self, session: AccountSession) -> Identity:
+        """Whose token it is, if the account is the asked server's own: its actor URI keys the
+        creator identity the link claims, so a server may not name another server's actor."""
+        identity = super().identify(session)
+        if _origin(identity.platform_user_id) != _origin(session.base_url):
+            raise PlatformError(
+                f"mastodon: {printable(session.base_url, 100)} says the token is "
+                f"{printable(identity.platform_user_id, 200)}'s, an account not on the server "
+                "asked: refused, since a server speaks for its own accounts only"
+            )
+        return identity
+
     def identity(self, payload: Any) -> Identity:
         """The token's account: its actor URI as the id, ``username@domain`` as the handle."""
         account: Account = payload
         return Identity(platform_user_id=account.uri, handle=account.handle)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    """``url``'s scheme and host (with its port), as compared (both lower case)."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()

@@ -30,7 +30,8 @@ RESET_TIME_FORMAT = "%Y/%m/%d %H:%M:%S %z"
 
 UserUrn = Annotated[str, StringConstraints(strict=True, pattern=USER_URN)]
 TrackUrn = Annotated[str, StringConstraints(strict=True, pattern=TRACK_URN)]
-Permalink = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+Permalink = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
+"""A user's permalink, the handle shown: no longer than the 200 characters trickle keeps."""
 Url = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=2048)]
 
 

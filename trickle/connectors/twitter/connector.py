@@ -103,8 +103,10 @@ def _problem_name(problem: Mapping[str, Any]) -> str:
 
 
 def _said(problem: Mapping[str, Any]) -> str:
+    """What the problem says, whole: the session redacts a credential it echoes and only then
+    bounds it (cut short here first, a piece of a token would stay)."""
     parts = [problem.get(key) for key in ("title", "detail")]
-    return printable(": ".join(p for p in parts if isinstance(p, str) and p), 200) or "an error"
+    return ": ".join(p for p in parts if isinstance(p, str) and p) or "an error"
 
 
 def _about_a_part(problem: Mapping[str, Any]) -> bool:

@@ -11,6 +11,9 @@
   ``added`` and ``added_time`` ("the time in ISO 8601 format when the user liked the
   video"), the like time trickle pays by.
 - ``GET /me`` answers the authenticated ``user``.
+
+A member's ``link`` must be an absolute http(s) URL, and the handle taken from it no longer
+than the 200 characters trickle keeps: anything else is a malformed payload naming the field.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 
 from trickle.connectors.payloads import PlatformTime
 
@@ -29,6 +39,22 @@ UserUri = Annotated[str, StringConstraints(strict=True, pattern=USER_URI)]
 VideoUri = Annotated[str, StringConstraints(strict=True, pattern=VIDEO_URI)]
 Url = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=2048)]
 Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+MAX_HANDLE = 200
+"""The longest handle trickle keeps (an account's and a creator's columns hold 200)."""
+
+
+def _web_url(value: str) -> str:
+    """An absolute http(s) URL that reads as one (``urlsplit`` refuses ``https://[x``)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("not a URL") from None
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError("not a URL: an absolute http(s) URL was expected")
+    return value
+
+
+WebUrl = Annotated[Url, AfterValidator(_web_url)]
 
 
 class _Payload(BaseModel):
@@ -40,7 +66,13 @@ class User(_Payload):
 
     uri: UserUri
     name: Name
-    link: Url
+    link: WebUrl
+
+    @model_validator(mode="after")
+    def _handle_fits(self) -> User:
+        if len(self.handle) > MAX_HANDLE:
+            raise ValueError(f"the profile name is longer than {MAX_HANDLE} characters")
+        return self
 
     @property
     def handle(self) -> str:

@@ -347,3 +347,16 @@ class TestConnector:
         assert Minimal(ConnectorSettings(), http=None).page_size == 40  # type: ignore[arg-type]
         sized = Minimal(ConnectorSettings(page_size=7), http=None)  # type: ignore[arg-type]
         assert sized.page_size == 7
+
+
+def test_an_identity_keeps_its_id_whole_and_shortens_a_long_handle() -> None:
+    identity = Identity(platform_user_id="u" * 200, handle="n" * 300)
+
+    assert identity.platform_user_id == "u" * 200
+    assert len(identity.handle) == 200
+
+
+@pytest.mark.parametrize("bad", ["", "u" * 201])
+def test_an_identity_whose_id_trickle_cannot_store_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="empty or longer than 200 characters"):
+        Identity(platform_user_id=bad, handle="someone")

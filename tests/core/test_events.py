@@ -72,3 +72,19 @@ def test_a_like_event_is_immutable() -> None:
 def test_two_events_of_the_same_like_are_equal() -> None:
     assert event(liked_at=SEEN) == event(liked_at=SEEN)
     assert event(item_id="1") != event(item_id="2")
+
+
+@pytest.mark.parametrize("field", ["item_id", "creator_id"])
+def test_an_id_longer_than_trickle_stores_is_refused(field: str) -> None:
+    event(**{field: "9" * 200})  # the longest kept
+
+    with pytest.raises(ValueError, match=f"{field} is longer than 200 characters"):
+        event(**{field: "9" * 201})
+
+
+def test_a_handle_longer_than_trickle_stores_is_shortened_and_marked() -> None:
+    long = event(creator_handle="h" * 500)
+
+    assert len(long.creator_handle) == 200
+    assert long.creator_handle.endswith("h\u2026")
+    assert event(creator_handle="h" * 200).creator_handle == "h" * 200

@@ -34,7 +34,7 @@ from trickle.connectors.session import AccountSession, SaveCredentials
 from trickle.connectors.settings import ConnectorSettings
 from trickle.core.clock import ensure_utc
 from trickle.core.credentials import Credentials
-from trickle.core.events import LikeEvent
+from trickle.core.events import MAX_ID_LENGTH, LikeEvent, shortened_handle
 
 if TYPE_CHECKING:
     from trickle.connectors.http import HttpClient
@@ -60,6 +60,11 @@ class Identity:
     platform_user_id: str
     handle: str
     host: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.platform_user_id or len(self.platform_user_id) > MAX_ID_LENGTH:
+            raise ValueError(f"the account's id is empty or longer than {MAX_ID_LENGTH} characters")
+        object.__setattr__(self, "handle", shortened_handle(self.handle))
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from trickle.connectors.base import (
     PollState,
     collect_new,
 )
+from trickle.connectors.errors import PlatformError
 from trickle.connectors.paginators import PageRequest, Paginator
 from trickle.connectors.payloads import parse_payload
 from trickle.connectors.quality import Capability
@@ -106,7 +107,11 @@ class RestConnector(Connector):
         body = session.get_json(
             self.identity_path, params=self.identity_params, headers=self.identity_headers
         )
-        return self.identity(parse_payload(self.identity_model, body, where=where))
+        payload = parse_payload(self.identity_model, body, where=where)
+        try:
+            return self.identity(payload)
+        except ValueError as exc:  # an id trickle cannot store (see Identity)
+            raise PlatformError(f"{where}: {exc}") from None
 
     def poll(self, account: AccountRef, state: PollState) -> PollResult:
         """New likes since ``state``: one request when nothing changed, a page more per page of
@@ -135,7 +140,10 @@ class RestConnector(Connector):
                 body = session.json(response)
                 payload = parse_payload(self.page_model, body, where=where)
                 observed = clock.now()  # after parsing: PlatformTime checked against the clock
-                events = [self.like(item, observed) for item in self.items(payload)]
+                try:
+                    events = [self.like(item, observed) for item in self.items(payload)]
+                except ValueError as exc:  # an id trickle cannot store (see LikeEvent)
+                    raise PlatformError(f"{where}: {exc}") from None
                 request = self.paginator.next_request(request, response, body)
                 yield Page(events, has_next=request is not None)
 

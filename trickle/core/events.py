@@ -26,6 +26,21 @@ PLATFORM_CLOCK_SKEW = timedelta(days=1)
 counts from when trickle saw it (see :attr:`LikeEvent.effective_at`); beyond it, bad data."""
 
 
+MAX_ID_LENGTH = 200
+"""The longest item or creator id trickle stores (no platform's permanent ids come near it:
+a Mastodon actor URI, a DID, an at:// URI do): a longer one is bad data."""
+MAX_HANDLE_LENGTH = 200
+"""The longest handle trickle stores; a longer one (handles are only shown) is shortened."""
+
+
+def shortened_handle(handle: str) -> str:
+    """``handle`` cut to :data:`MAX_HANDLE_LENGTH` characters, marked with an ellipsis when
+    cut: handles are shown, never used as keys, so a long one costs nothing but its tail."""
+    if len(handle) <= MAX_HANDLE_LENGTH:
+        return handle
+    return handle[: MAX_HANDLE_LENGTH - 1] + "\u2026"
+
+
 class LikeTimeError(ValueError):
     """A like time no month can hold: before :data:`EARLIEST_LIKE_TIME`, too far in the
     future, or with an offset that pushes it out of the calendar."""
@@ -72,6 +87,10 @@ class LikeEvent:
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise ValueError(f"LikeEvent.{name} must be a non-empty string, got {value!r}")
+        for name in ("item_id", "creator_id"):
+            if len(getattr(self, name)) > MAX_ID_LENGTH:
+                raise ValueError(f"the like's {name} is longer than {MAX_ID_LENGTH} characters")
+        object.__setattr__(self, "creator_handle", shortened_handle(self.creator_handle))
         observed = ensure_utc(self.observed_at)
         if observed < EARLIEST_LIKE_TIME:
             raise LikeTimeError(f"observed_at {observed.isoformat()} is before trickle's range")

@@ -219,6 +219,17 @@ def test_a_star_becomes_a_like_of_the_repository_paid_to_its_owner(
     )
 
 
+def test_an_id_longer_than_trickle_stores_fails_the_poll_as_the_platforms_fault(
+    github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef
+) -> None:
+    stars = load("starred_page1.json")
+    stars[0]["repo"]["owner"]["id"] = int("9" * 201)
+    mock.get(STARRED_URL, json=stars, headers=ok_headers())
+
+    with pytest.raises(PlatformError, match="creator_id is longer than 200 characters"):
+        github.poll(account, FIRST_POLL)
+
+
 def test_every_star_on_the_page_is_mapped_field_by_field(
     github: GitHubConnector, mock: responses.RequestsMock, account: AccountRef, now: datetime
 ) -> None:

@@ -774,7 +774,7 @@ def test_ctrl_c_at_the_token_prompt_exits_130(env, capsys, monkeypatch):
     def interrupted(prompt: str) -> str:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("getpass.getpass", interrupted)
+    monkeypatch.setattr("trickle.cli._read_hidden", interrupted)
     assert run(capsys, "link", "github", "--user", "alice")[0] == 130
 
 
@@ -788,9 +788,34 @@ def test_the_token_prompt_names_the_platform_and_links(env, capsys, monkeypatch,
         prompts.append(prompt)
         return TOKEN
 
-    monkeypatch.setattr("getpass.getpass", answer)
+    monkeypatch.setattr("trickle.cli._read_hidden", answer)
     assert run(capsys, "link", "github", "--user", "alice")[0] == 0
     assert prompts == ["GitHub token for alice: "]
+
+
+def test_a_token_piped_in_links_without_a_word_about_echoing(env, capsys, monkeypatch, github):
+    github.add_user("alice-gh", TOKEN, user_id=4242)
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    monkeypatch.setattr("sys.stdin", io.StringIO(TOKEN + "\n"))
+
+    code, _, err = run(capsys, "link", "github", "--user", "alice")
+
+    assert code == 0, err
+    assert "echoed" not in err
+    assert TOKEN not in err
+
+
+def test_nothing_piped_in_for_the_token_is_a_clear_error(env, capsys, monkeypatch):
+    run(capsys, "init")
+    run(capsys, "users", "add", "alice", "--budget", "3")
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+
+    code, _, err = run(capsys, "link", "github", "--user", "alice")
+
+    assert code == 1
+    assert "no token given (use --token, or TRICKLE_LINK_TOKEN)" in err
+    assert "echoed" not in err
 
 
 def test_an_unreachable_platform_when_linking_says_where_it_looked(env, capsys, monkeypatch):
@@ -884,7 +909,7 @@ def test_without_an_oauth_app_github_links_with_a_token_and_says_what_the_app_wo
     github.add_user("alice-gh", TOKEN, user_id=4242)
     run(capsys, "init")
     run(capsys, "users", "add", "alice", "--budget", "3")
-    monkeypatch.setattr("getpass.getpass", lambda prompt: TOKEN)
+    monkeypatch.setattr("trickle.cli._read_hidden", lambda prompt: TOKEN)
 
     code, out, err = run(capsys, "link", "github", "--user", "alice")
 

@@ -628,25 +628,38 @@ def _ask_line(prompt: str) -> str:
 
 
 def _ask_password(prompt: str) -> str:
-    """Read a password without echoing it; Ctrl-C is an interruption, end of input an error."""
-    try:
-        return getpass.getpass(prompt)
-    except KeyboardInterrupt:
-        err_console.print()
-        raise typer.Exit(130) from None
-    except EOFError:
-        raise TrickleError("no password given: nothing was linked") from None
+    """Read a password without echoing it (see :func:`_ask_hidden`)."""
+    return _ask_hidden(prompt, "no password given: nothing was linked")
 
 
 def _ask_secret(prompt: str) -> str:
-    """Read a secret without echoing it; Ctrl-C is an interruption, end of input an error."""
+    """Read a token without echoing it (see :func:`_ask_hidden`)."""
+    return _ask_hidden(prompt, "no token given (use --token, or TRICKLE_LINK_TOKEN)")
+
+
+def _ask_hidden(prompt: str, missing: str) -> str:
+    """Read a secret without echoing it; Ctrl-C is an interruption, end of input the error
+    ``missing``."""
     try:
-        return getpass.getpass(prompt)
+        return _read_hidden(prompt)
     except KeyboardInterrupt:
         err_console.print()
         raise typer.Exit(130) from None
     except EOFError:
-        raise TrickleError("no token given (use --token, or TRICKLE_LINK_TOKEN)") from None
+        raise TrickleError(missing) from None
+
+
+def _read_hidden(prompt: str) -> str:
+    """One line, hidden at a terminal (getpass). Piped in (``echo "$TOKEN" | trickle link``),
+    it is read from standard input as it is, without getpass's warning that it may be
+    echoed: there is no terminal to echo it to."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    err_console.print(literal(prompt), end="")
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise EOFError
+    return line.rstrip("\r\n")
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -134,9 +135,15 @@ def csrf_of(page: str) -> str:
 
 
 @contextmanager
-def running_site(database: Database, tmp_path: Path, web: WebSettings) -> Iterator[Site]:
+def running_site(
+    database: Database,
+    tmp_path: Path,
+    web: WebSettings,
+    connectors: dict[str, Any] | None = None,
+) -> Iterator[Site]:
     """The web side of ``web`` on ``database``, on 15 October 2026 (trickle's clock frozen),
-    with alice, bob and ada on the fake GitHub and the fake Mastodon server."""
+    with alice, bob and ada on the fake GitHub and the fake Mastodon server, and any more
+    ``[connectors.NAME]`` tables in ``connectors``."""
     clock.set(datetime(2026, 10, 15, 12, tzinfo=UTC), frozen=True)
     mastodon = FakeMastodonServer()
     with GitHubDemo() as github, mastodon:
@@ -145,6 +152,7 @@ def running_site(database: Database, tmp_path: Path, web: WebSettings) -> Iterat
             "github": github.settings(),
             # the fake listens on 127.0.0.1, which the host guard refuses unless allowed
             "mastodon": ConnectorSettings(allow_private_hosts=True),
+            **(connectors or {}),
         }
         app = App(settings)
         github.allow_redirect(web.callback_url("github"))
@@ -157,13 +165,17 @@ def running_site(database: Database, tmp_path: Path, web: WebSettings) -> Iterat
             app.close()
 
 
-@pytest.fixture
-def site(sqlite_db: Database, tmp_path: Path) -> Iterator[Site]:
-    web = WebSettings(
+def web_settings() -> WebSettings:
+    """The ``[web]`` settings of the test client's site."""
+    return WebSettings(
         base_url=BASE,
         cookie_secret=SecretStr("s" * 40),
         sign_in_attempts_per_minute=50,
         allowed_hosts=["localhost"],  # the test client's
     )
-    with running_site(sqlite_db, tmp_path, web) as site:
+
+
+@pytest.fixture
+def site(sqlite_db: Database, tmp_path: Path) -> Iterator[Site]:
+    with running_site(sqlite_db, tmp_path, web_settings()) as site:
         yield site

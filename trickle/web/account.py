@@ -16,9 +16,10 @@ from trickle.core.models import LinkedAccount, User
 from trickle.core.money import MoneyError, format_money, parse_money
 from trickle.core.periods import Period
 from trickle.core.users import set_budget, set_public
+from trickle.linking.accounts import LinkError
 from trickle.web import auth
-from trickle.web.app import browser_platforms, linker, trickle_app
-from trickle.web.public import begin_redirect
+from trickle.web.app import browser_platforms, linker, password_platforms, trickle_app
+from trickle.web.public import begin_redirect, report_claim
 from trickle.web.views import home, month_view
 
 blueprint = Blueprint("account", __name__)
@@ -34,7 +35,9 @@ def _user() -> User:
 @auth.login_required
 def me() -> Any:
     page = home(trickle_app(), _user())
-    return render_template("me.html", page=page, platforms=browser_platforms())
+    return render_template(
+        "me.html", page=page, platforms=browser_platforms(), password_platforms=password_platforms()
+    )
 
 
 @blueprint.post("/me/budget")
@@ -72,6 +75,28 @@ def privacy() -> Response:
 @auth.login_required
 def link(platform: str) -> Response:
     return begin_redirect(platform, _user(), request.form.get("next") or "/me")
+
+
+@blueprint.post("/link/<platform>/password")
+@auth.login_required
+def link_with_password(platform: str) -> Response:
+    """Link the account a handle names with an app password typed into the account page.
+    The password goes to the linking service, which uses it once; it is not logged, kept in
+    the session, nor written back into the page (nor is it in an error: those are redacted).
+    """
+    auth.limit_sign_ins()
+    if platform not in {p.name for p in password_platforms()}:
+        abort(404)
+    identifier = request.form.get("identifier", "")
+    password = request.form.get("password", "")
+    try:
+        result = linker().sign_in(platform, _user().name, identifier, password)
+    except LinkError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Linked {result.platform} account {result.handle}.", "info")
+        report_claim(result)
+    return redirect(url_for("account.me"))
 
 
 @blueprint.post("/accounts/<int:account_id>/unlink")

@@ -20,6 +20,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from trickle.app import App
+from trickle.connectors.base import Connector
+from trickle.connectors.flows import AppPassword
 from trickle.connectors.registry import ConnectorUnavailable, UnknownPlatform
 from trickle.core.errors import TrickleError
 from trickle.core.money import format_money
@@ -46,6 +48,23 @@ class PlatformButton:
     display_name: str
     needs_server: bool = False
     """Its accounts live on servers (Mastodon's): the form asks which one."""
+    legacy: str | None = None
+    """Its public API has closed: what ``trickle link`` warns, shown by the button."""
+
+
+@dataclass(frozen=True)
+class PasswordPlatform:
+    """A platform whose accounts are linked with a handle and an app password typed into a
+    form here (:class:`~trickle.connectors.flows.AppPassword`, Bluesky's)."""
+
+    name: str
+    display_name: str
+    identifier: str
+    """What the account is named by (``handle``)."""
+    example: str
+    app_page: str | None
+    """Where the user makes an app password."""
+    legacy: str | None = None
 
 
 def trickle_app() -> App:
@@ -71,8 +90,40 @@ def browser_platforms() -> list[PlatformButton]:
         except (LinkError, UnknownPlatform, ConnectorUnavailable):
             continue
         needs_server = connector.multi_host and not flow.finds_server
-        buttons.append(PlatformButton(name, connector.display_name, needs_server))
+        buttons.append(
+            PlatformButton(name, connector.display_name, needs_server, _legacy(connector))
+        )
     return buttons
+
+
+def password_platforms() -> list[PasswordPlatform]:
+    """The installed platforms whose preferred flow without a redirect is an app password,
+    by name: the account page has a form for each."""
+    app = trickle_app()
+    forms = []
+    for name in app.registry.names():
+        try:
+            connector = app.connector(name)
+            flows = [f for f in linker().flows(name) if not f.redirects]
+        except (UnknownPlatform, ConnectorUnavailable):
+            continue
+        if flows and isinstance(flows[0], AppPassword):
+            flow = flows[0]
+            forms.append(
+                PasswordPlatform(
+                    name,
+                    connector.display_name,
+                    flow.identifier,
+                    flow.example,
+                    flow.app_page,
+                    _legacy(connector),
+                )
+            )
+    return forms
+
+
+def _legacy(connector: Connector) -> str | None:
+    return connector.legacy.warning(connector.display_name) if connector.legacy else None
 
 
 def create_app(app: App, *, linker: Linker | None = None) -> Flask:

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from trickle.core.logins import redeem_login_link
 from trickle.core.models import User
-from trickle.linking.accounts import LinkError
+from trickle.linking.accounts import LinkError, LinkResult
 from trickle.linking.service import normalize_server
 from trickle.web import auth
 from trickle.web.app import browser_platforms, linker, trickle_app
@@ -122,9 +122,14 @@ def callback(platform: str) -> Any:
         )
     else:
         flash(f"Linked {result.platform} account {result.handle}.", "info")
+    report_claim(result)
+    return auth.go_next(began.get("next"))
+
+
+def report_claim(result: LinkResult) -> None:
+    """Tell the user what the account's creator identity claimed as it was linked."""
     if result.claim.posted_shares:
         flash(f"{result.claim.posted_shares} waiting share(s) were paid to you.", "info")
-    return auth.go_next(began.get("next"))
 
 
 @blueprint.get("/c/<platform>/<path:platform_id>")

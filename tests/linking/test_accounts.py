@@ -92,7 +92,7 @@ def test_linking_again_refreshes_the_token_and_reactivates_the_account(linked_ap
 def test_an_account_linked_to_one_user_cannot_be_linked_to_another(linked_app, github):
     github.add_user("alice-gh", TOKEN, user_id=777)
     link_account(linked_app, "github", "alice", Credentials(access_token=TOKEN))
-    with pytest.raises(LinkError, match="already linked to alice"):
+    with pytest.raises(LinkError, match="already linked to another trickle user"):
         link_account(linked_app, "github", "bob", Credentials(access_token=TOKEN))
 
 

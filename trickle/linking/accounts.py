@@ -161,8 +161,12 @@ def link_account(
             )
             session.add(account)
         elif account.user_id != user.id:
-            owner = session.get_one(User, account.user_id).name
-            raise LinkError(f"{platform} account {identity.handle!r} is already linked to {owner}")
+            # Not naming whose: on the web side the person asking is not the operator, and
+            # who a trickle user is stays theirs to tell (`trickle accounts list` shows it).
+            raise LinkError(
+                f"{platform} account {identity.handle!r} is already linked to another "
+                "trickle user: unlink it there first"
+            )
         else:
             if account.status == AccountStatus.UNLINKED.value:
                 account.linked_at = now  # a new link: a new baseline

@@ -343,6 +343,17 @@ class TestConnector:
         connector = Minimal(settings, http=None)  # type: ignore[arg-type]
         assert connector.base_url == "http://127.0.0.1:8123"
 
+    @pytest.mark.parametrize(("setting", "asked"), [(None, 40), (3, 5), (7, 7), (500, 60)])
+    def test_page_size_is_held_to_what_the_platform_accepts(
+        self, setting: int | None, asked: int
+    ) -> None:
+        class Bounded(Minimal):
+            page_size_range = (5, 60)
+
+        connector = Bounded(ConnectorSettings(page_size=setting), http=None)  # type: ignore[arg-type]
+
+        assert connector.page_size == asked
+
     def test_page_size_comes_from_settings_else_the_connector(self) -> None:
         assert Minimal(ConnectorSettings(), http=None).page_size == 40  # type: ignore[arg-type]
         sized = Minimal(ConnectorSettings(page_size=7), http=None)  # type: ignore[arg-type]

@@ -241,6 +241,9 @@ class Connector(abc.ABC):
     Bluesky PDS): every request of its sessions, and the linking service's to its servers,
     is then held to :attr:`host_guard` (see :mod:`trickle.connectors.hosts`)."""
     default_page_size: ClassVar[int] = 100
+    page_size_range: ClassVar[tuple[int, int]] = (1, 1000)
+    """The page sizes the platform accepts (X's ``max_results`` 10..100, Mastodon's limit
+    up to 40): a ``page_size`` setting outside them is held to the nearest."""
     tier: ClassVar[Tier] = Tier.BRONZE
     quality_rules: ClassVar[tuple[str, ...]] = ()
     """The rules of ``docs/connectors.md`` this connector meets, by id."""
@@ -278,8 +281,10 @@ class Connector(abc.ABC):
 
     @property
     def page_size(self) -> int:
-        """Items requested per page."""
-        return self.settings.page_size or self.default_page_size
+        """Items requested per page: the setting (else :attr:`default_page_size`), held to
+        :attr:`page_size_range`, what the platform accepts."""
+        low, high = self.page_size_range
+        return min(high, max(low, self.settings.page_size or self.default_page_size))
 
     def session(
         self,

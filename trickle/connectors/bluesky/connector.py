@@ -176,6 +176,7 @@ class BlueskyConnector(RestConnector):
     multi_host = True
     user_supplied_hosts = True
     default_page_size = MAX_PAGE_SIZE
+    page_size_range = (1, MAX_PAGE_SIZE)
     tier = Tier.GOLD
     capabilities = frozenset({Capability.LIKE_TIME, Capability.RATE_LIMIT_HEADERS})
     quality_rules = (
@@ -214,11 +215,6 @@ class BlueskyConnector(RestConnector):
     page_model = RECORD_PAGE
     identity_path = "/xrpc/com.atproto.server.getSession"
     identity_model = SESSION_INFO
-
-    @property
-    def page_size(self) -> int:
-        """Records per page, at most listRecords' maximum of 100."""
-        return min(super().page_size, MAX_PAGE_SIZE)
 
     # -- identities ---------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class FiveHundredPxConnector(RestConnector):
     display_name = "500px"
     default_base_url = HISTORICAL_ROOT
     default_page_size = MAX_RPP
+    page_size_range = (1, MAX_RPP)
     legacy = Legacy(
         CLOSED_ON,
         "trickle speaks its last documented v1 API to a server that still does: set "
@@ -129,11 +130,6 @@ class FiveHundredPxConnector(RestConnector):
             f"fivehundredpx: 500px closed its public API on {CLOSED_ON.isoformat()}: set "
             "[connectors.fivehundredpx] base_url to a server that still speaks its v1 API"
         )
-
-    @property
-    def page_size(self) -> int:
-        """Photos asked for per page: the setting, at most 500px's 100."""
-        return min(super().page_size, MAX_RPP)
 
     def first_request(self, account: AccountRef, state: PollState) -> PageRequest:
         """The first page of the account's favorites (its ``user_id`` in the query)."""

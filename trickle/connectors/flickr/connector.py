@@ -134,6 +134,7 @@ class FlickrConnector(RestConnector):
     display_name = "Flickr"
     default_base_url = API_ROOT
     default_page_size = 100
+    page_size_range = (1, MAX_PER_PAGE)
     tier = Tier.BRONZE
     capabilities = frozenset({Capability.LIKE_TIME})
     quality_rules = (
@@ -174,11 +175,6 @@ class FlickrConnector(RestConnector):
     identity_path = REST_PATH
     identity_params = {**JSON, "method": "flickr.test.login"}
     identity_model = LOGIN
-
-    @property
-    def page_size(self) -> int:
-        """Photos asked for per page: the setting, at most Flickr's 500."""
-        return min(super().page_size, MAX_PER_PAGE)
 
     def items(self, page: Any) -> Sequence[Photo]:
         """The page's photos, newest faved first."""

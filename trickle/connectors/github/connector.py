@@ -75,6 +75,7 @@ class GitHubConnector(RestConnector):
     display_name = "GitHub"
     default_base_url = "https://api.github.com"
     default_page_size = 100
+    page_size_range = (1, 100)  # GitHub's per_page is at most 100
     tier = Tier.GOLD
     capabilities = frozenset(
         {Capability.LIKE_TIME, Capability.CONDITIONAL_REQUESTS, Capability.RATE_LIMIT_HEADERS}

@@ -183,6 +183,7 @@ class InstagramConnector(Connector):
     display_name = "Instagram"
     default_base_url = "https://www.instagram.com"
     default_page_size = 12
+    page_size_range = (1, MAX_PAGE_SIZE)
     settings_model = InstagramSettings
     auth = SessionCookie()
     error_policy = INSTAGRAM_POLICY
@@ -207,10 +208,6 @@ class InstagramConnector(Connector):
             )
         ),
     )
-
-    @property
-    def page_size(self) -> int:
-        return min(super().page_size, MAX_PAGE_SIZE)
 
     # -- linking ------------------------------------------------------------------
 

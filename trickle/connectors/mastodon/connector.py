@@ -84,6 +84,7 @@ class MastodonConnector(RestConnector):
     multi_host = True
     user_supplied_hosts = True
     default_page_size = MAX_FAVOURITES
+    page_size_range = (1, MAX_FAVOURITES)
     tier = Tier.GOLD
     capabilities = frozenset({Capability.RATE_LIMIT_HEADERS})
     quality_rules = (
@@ -115,11 +116,6 @@ class MastodonConnector(RestConnector):
     page_model = FAVOURITES
     identity_path = VERIFY_CREDENTIALS_PATH
     identity_model = CREDENTIAL_ACCOUNT
-
-    @property
-    def page_size(self) -> int:
-        """Statuses per page: the setting, at most Mastodon's 40."""
-        return min(super().page_size, MAX_FAVOURITES)
 
     def like(self, item: Any, observed_at: datetime) -> LikeEvent:
         """A favourite as a like of the status, made by its author; Mastodon does not say

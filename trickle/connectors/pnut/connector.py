@@ -121,6 +121,7 @@ class AdnConnector(RestConnector):
 
     settings_model = AdnSettings
     default_page_size = 100
+    page_size_range = (1, MAX_PAGE)
     tier = Tier.GOLD
     capabilities = frozenset({Capability.RATE_LIMIT_HEADERS})
     quality_rules = (
@@ -142,11 +143,6 @@ class AdnConnector(RestConnector):
     identity_model = USER_ENVELOPE
     token_path: ClassVar[str]
     """``DELETE`` it with a token to deauthorize that token."""
-
-    @property
-    def page_size(self) -> int:
-        """Posts asked for per page: as set, at most the APIs' 200."""
-        return min(MAX_PAGE, super().page_size)
 
     def post_url(self, post: Post) -> str:
         """Where a person sees ``post``."""

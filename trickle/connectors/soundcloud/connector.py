@@ -87,6 +87,7 @@ class SoundCloudConnector(RestConnector):
     display_name = "SoundCloud"
     default_base_url = "https://api.soundcloud.com"
     default_page_size = MAX_PAGE_SIZE
+    page_size_range = (1, MAX_PAGE_SIZE)
     tier = Tier.GOLD
     capabilities = frozenset({Capability.EXPIRING_TOKENS})
     quality_rules = (
@@ -132,11 +133,6 @@ class SoundCloudConnector(RestConnector):
     identity_path = "/me"
     identity_headers = JSON_HEADERS
     identity_model = ME
-
-    @property
-    def page_size(self) -> int:
-        """Tracks per page: the setting, at most SoundCloud's 200."""
-        return min(super().page_size, MAX_PAGE_SIZE)
 
     def items(self, page: Any) -> list[Track]:
         """The page's liked tracks that have an uploader (one without has nobody to pay)."""

@@ -175,6 +175,7 @@ class TwitterConnector(RestConnector):
     display_name = "X (Twitter)"
     default_base_url = API
     default_page_size = MIN_RESULTS
+    page_size_range = (MIN_RESULTS, MAX_RESULTS)
     tier = Tier.GOLD
     capabilities = frozenset({Capability.EXPIRING_TOKENS, Capability.RATE_LIMIT_HEADERS})
     quality_rules = (
@@ -226,11 +227,6 @@ class TwitterConnector(RestConnector):
     page_model = LIKED_PAGE
     identity_path = ME_PATH
     identity_model = ME
-
-    @property
-    def page_size(self) -> int:
-        """``max_results``, held to the range X accepts (10..100)."""
-        return min(MAX_RESULTS, max(MIN_RESULTS, super().page_size))
 
     def items(self, page: Any) -> Sequence[LikedPost]:
         """The page's posts, each with its author from ``includes.users``."""

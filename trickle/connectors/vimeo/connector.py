@@ -71,6 +71,7 @@ class VimeoConnector(RestConnector):
     display_name = "Vimeo"
     default_base_url = API
     default_page_size = MAX_PAGE_SIZE
+    page_size_range = (1, MAX_PAGE_SIZE)
     tier = Tier.GOLD
     capabilities = frozenset({Capability.LIKE_TIME, Capability.RATE_LIMIT_HEADERS})
     quality_rules = (
@@ -112,11 +113,6 @@ class VimeoConnector(RestConnector):
     identity_path = "/me"
     identity_headers = ACCEPT
     identity_model = USER
-
-    @property
-    def page_size(self) -> int:
-        """Videos per page: the setting, at most Vimeo's 100."""
-        return min(super().page_size, MAX_PAGE_SIZE)
 
     def items(self, page: Any) -> list[Video]:
         """The page's liked videos that have an owner (one without has nobody to pay)."""

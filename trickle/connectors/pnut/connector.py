@@ -35,6 +35,7 @@ What the references say and this follows:
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
@@ -144,9 +145,9 @@ class AdnConnector(RestConnector):
     token_path: ClassVar[str]
     """``DELETE`` it with a token to deauthorize that token."""
 
+    @abstractmethod
     def post_url(self, post: Post) -> str:
         """Where a person sees ``post``."""
-        raise NotImplementedError
 
     def items(self, page: Any) -> list[Post]:
         """The page's posts whose author still has an account (see the module)."""

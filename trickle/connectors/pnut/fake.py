@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -86,7 +87,7 @@ class _Lists:
     used: int = 0
 
 
-class FakeAdnServer(FakeAuthorizationServer):
+class FakeAdnServer(FakeAuthorizationServer, ABC):
     """What pnut.io and App.net share (see the module); a dialect names its paths and shapes."""
 
     api_root: ClassVar[str]
@@ -322,15 +323,15 @@ class FakeAdnServer(FakeAuthorizationServer):
 
     # -- the dialect's objects ----------------------------------------------------
 
+    @abstractmethod
     def user_json(self, account: FakeOAuthAccount) -> dict[str, Any]:
         """A User object."""
-        raise NotImplementedError
 
+    @abstractmethod
     def post_json(
         self, post: FakePost, request: Request, *, viewer: FakeOAuthAccount
     ) -> dict[str, Any]:
         """A Post object as ``viewer`` sees it."""
-        raise NotImplementedError
 
     def author(self, post: FakePost) -> FakeOAuthAccount | None:
         """The post's author, None when their account was deleted."""

@@ -12,22 +12,16 @@ Not a platform anyone uses, so no entry point: tests register it with
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from pydantic import SecretStr, TypeAdapter
+from pydantic import SecretStr
 
 from trickle.connectors.auth import OAuth1
-from trickle.connectors.base import Identity
 from trickle.connectors.flows import OAuth1Authorization
-from trickle.connectors.paginators import NextToken
 from trickle.connectors.quality import Capability
-from trickle.connectors.rest import RestConnector
 from trickle.connectors.settings import ConnectorSettings
-from trickle.core.events import LikeEvent
-from trickle.testing.fake_likes import LIKES_PATH, ME_PATH
 from trickle.testing.fake_oauth1 import ACCESS_TOKEN_PATH, AUTHORIZE_PATH, REQUEST_TOKEN_PATH
-from trickle.testing.oauth_connector import Like, LikesPage, Me
+from trickle.testing.oauth_connector import FakeLikesApi
 
 DEFAULT_BASE_URL = "https://oauth1.example.test"
 
@@ -41,7 +35,7 @@ class FakeOAuth1Settings(ConnectorSettings):
     consumer_secret: SecretStr | None = None
 
 
-class FakeOAuth1Connector(RestConnector):
+class FakeOAuth1Connector(FakeLikesApi):
     """Likes on the made-up OAuth 1.0a platform (see the module)."""
 
     name = "fake_oauth1"
@@ -60,33 +54,3 @@ class FakeOAuth1Connector(RestConnector):
     )
     default_page_size = 20
     capabilities = frozenset({Capability.LIKE_TIME})
-
-    likes_path = LIKES_PATH
-    page_size_param = "limit"
-    paginator = NextToken(path=("next_cursor",), param="cursor")
-    page_model = TypeAdapter(LikesPage)
-    identity_path = ME_PATH
-    identity_model = TypeAdapter(Me)
-
-    def items(self, page: Any) -> list[Like]:
-        """The page's likes."""
-        likes: LikesPage = page
-        return list(likes.likes)
-
-    def like(self, item: Any, observed_at: datetime) -> LikeEvent:
-        """A like of an item, made by its author."""
-        like: Like = item
-        return LikeEvent(
-            platform=self.name,
-            item_id=like.id,
-            item_url=f"{DEFAULT_BASE_URL}/items/{like.id}",
-            creator_id=like.author.id,
-            creator_handle=like.author.name,
-            liked_at=like.liked_at,
-            observed_at=observed_at,
-        )
-
-    def identity(self, payload: Any) -> Identity:
-        """The token's owner: permanent id and username."""
-        me: Me = payload
-        return Identity(platform_user_id=me.id, handle=me.username)

@@ -98,7 +98,43 @@ class Me(_Model):
     username: NonEmpty
 
 
-class FakeOAuthConnector(RestConnector):
+class FakeLikesApi(RestConnector):
+    """The made-up likes API (:mod:`trickle.testing.fake_likes`) as a declaration: its paths,
+    paging and mappings, shared by the OAuth 2 and the OAuth 1.0a test connectors, which
+    differ only in how they sign requests and link accounts."""
+
+    likes_path = LIKES_PATH
+    page_size_param = "limit"
+    paginator = NextToken(path=("next_cursor",), param="cursor")
+    page_model = TypeAdapter(LikesPage)
+    identity_path = ME_PATH
+    identity_model = TypeAdapter(Me)
+
+    def items(self, page: Any) -> list[Like]:
+        """The page's likes."""
+        likes: LikesPage = page
+        return list(likes.likes)
+
+    def like(self, item: Any, observed_at: datetime) -> LikeEvent:
+        """A like of an item, made by its author."""
+        like: Like = item
+        return LikeEvent(
+            platform=self.name,
+            item_id=like.id,
+            item_url=f"{self.default_base_url}/items/{like.id}",
+            creator_id=like.author.id,
+            creator_handle=like.author.name,
+            liked_at=like.liked_at,
+            observed_at=observed_at,
+        )
+
+    def identity(self, payload: Any) -> Identity:
+        """The token's owner: permanent id and username."""
+        me: Me = payload
+        return Identity(platform_user_id=me.id, handle=me.username)
+
+
+class FakeOAuthConnector(FakeLikesApi):
     """Likes on the made-up OAuth 2 platform: expiring tokens renewed with single-use refresh
     tokens (see the module)."""
 
@@ -144,36 +180,6 @@ class FakeOAuthConnector(RestConnector):
         "links-with-token": "OAuth 2: an account links with an access and a refresh token",
         "fixtures-from-reference": "a made-up platform: there is no reference to take them from",
     }
-
-    likes_path = LIKES_PATH
-    page_size_param = "limit"
-    paginator = NextToken(path=("next_cursor",), param="cursor")
-    page_model = TypeAdapter(LikesPage)
-    identity_path = ME_PATH
-    identity_model = TypeAdapter(Me)
-
-    def items(self, page: Any) -> list[Like]:
-        """The page's likes."""
-        likes: LikesPage = page
-        return list(likes.likes)
-
-    def like(self, item: Any, observed_at: datetime) -> LikeEvent:
-        """A like of an item, made by its author."""
-        like: Like = item
-        return LikeEvent(
-            platform=self.name,
-            item_id=like.id,
-            item_url=f"{DEFAULT_BASE_URL}/items/{like.id}",
-            creator_id=like.author.id,
-            creator_handle=like.author.name,
-            liked_at=like.liked_at,
-            observed_at=observed_at,
-        )
-
-    def identity(self, payload: Any) -> Identity:
-        """The token's owner: permanent id and username."""
-        me: Me = payload
-        return Identity(platform_user_id=me.id, handle=me.username)
 
 
 class FakePublicOAuthConnector(FakeOAuthConnector):
